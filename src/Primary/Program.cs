@@ -1,0 +1,6 @@
+namespace McGrpc.Primary;
+
+internal static class Program
+{
+    public static int Main() => 0;
+}
