@@ -13,12 +13,17 @@ internal interface IOutputBuffer : IAsyncDisposable
     /// <summary>Packets and bytes held right now.</summary>
     OutputBufferStats Stats { get; }
 
-    /// <summary>Starts holding output. Everything the guest sends from now on is held until released.</summary>
+    /// <summary>
+    /// Attaches to the guest's network path. Output passes through untouched
+    /// until the first <see cref="Barrier"/>, so that a long initial copy does
+    /// not hold the guest's traffic for minutes.
+    /// </summary>
     Task StartAsync(CancellationToken cancellationToken);
 
     /// <summary>
     /// Called while the guest is stopped for epoch <paramref name="epoch"/>:
-    /// every packet sent before this call belongs to that epoch or an earlier one.
+    /// every packet sent before this call belongs to that epoch or an earlier
+    /// one. From the first barrier on, everything is held until released.
     /// </summary>
     void Barrier(ulong epoch);
 

@@ -19,6 +19,13 @@ internal interface IDirtyTracker : IDisposable
     MappedMemory CopySource { get; }
 
     /// <summary>
+    /// True when <see cref="CopySource"/> does not change until the next
+    /// <see cref="Harvest"/>: the engine may then encode pages after resuming
+    /// the guest instead of copying them out during the pause.
+    /// </summary>
+    bool CopySourceStableUntilHarvest => false;
+
+    /// <summary>
     /// Arms tracking. Writes from now on are reported by the next
     /// <see cref="Harvest"/>; the caller treats everything before as dirty
     /// (the initial full copy reads all pages from <see cref="CopySource"/> after this call).

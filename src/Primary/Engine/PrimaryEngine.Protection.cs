@@ -1,0 +1,432 @@
+using System.Net.Http;
+using Grpc.Net.Client;
+using McGrpc.Primary.Output;
+using McGrpc.Primary.Replication;
+using McGrpc.Primary.Tracking;
+using McGrpc.Protos.Replication;
+using McGrpc.Shared;
+using McGrpc.Shared.Frames;
+using McGrpc.Shared.Hosting;
+
+namespace McGrpc.Primary.Engine;
+
+internal sealed partial class PrimaryEngine
+{
+    private readonly EpochWindow _window = new();
+    private readonly DirtyPageRuns _runs = new();
+    private IDirtyTracker? _tracker;
+    private string _trackerReason = string.Empty;
+    private IOutputBuffer? _output;
+    private ReplicationLink? _link;
+    private ulong _nextEpoch;
+    private long _lastStopTimestamp;
+    private long _degradedSince;
+    private CancellationTokenSource? _degradedTimer;
+
+    /// <summary>One protection session: from Migrate until Cancel, a fatal error or shutdown.</summary>
+    private async Task RunProtectionAsync(ProtectRequest request, CancellationToken stoppingToken)
+    {
+        using var protection = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, request.Cancellation.Token);
+        var target = request.Target;
+        var cancellation = protection.Token;
+        using var channel = CreateChannel(target);
+        var client = new Protos.Replication.Replication.ReplicationClient(channel);
+        string? goodbye = "protection cancelled by the operator";
+        try
+        {
+            _tracker = TrackerFactory.Create(_options.Tracker, _ram!, _vm, _loggerFactory, out _trackerReason);
+            PrimaryLog.TrackerChosen(_logger, _tracker.Name, _trackerReason);
+            _output = await CreateOutputBufferAsync(cancellation).ConfigureAwait(false);
+            SetState(PrimaryState.Connecting, $"connecting to {target}");
+            await ReplicateAsync(client, cancellation).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            if (stoppingToken.IsCancellationRequested)
+            {
+                // The daemon is stopping (host shutdown): the backup should take over.
+                goodbye = _guestShutdown ? "the guest powered off" : null;
+            }
+        }
+        catch (ReplicationLinkException e) when (e.BackupFailedOver)
+        {
+            goodbye = null;
+            await FenceAsync(e.Message).ConfigureAwait(false);
+        }
+        catch (McGrpcException e)
+        {
+            goodbye = null;
+            SetState(PrimaryState.Failed, e.Message);
+            PrimaryLog.ProtectionFailed(_logger, e.Message, e);
+        }
+        finally
+        {
+            await EndProtectionAsync(goodbye).ConfigureAwait(false);
+            lock (_lock)
+            {
+                _protection = null;
+            }
+
+            request.Cancellation.Dispose();
+
+            if (State is not (PrimaryState.Failed or PrimaryState.Fenced))
+            {
+                SetState(PrimaryState.Idle, goodbye ?? "protection ended");
+            }
+        }
+    }
+
+    /// <summary>Connect, resume or copy everything, run epochs; on link loss go degraded and try again.</summary>
+    private async Task ReplicateAsync(Protos.Replication.Replication.ReplicationClient client, CancellationToken cancellation)
+    {
+        var everConnected = false;
+        while (true)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            ReplicationLink link;
+            try
+            {
+                link = await ReplicationLink.OpenAsync(client, BuildHello(), OnAck, TimeSpan.FromMilliseconds(_options.HeartbeatIntervalMs), _options.Faults, _logger, cancellation).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsLinkFailure(e, cancellation))
+            {
+                if (e is ReplicationLinkException { BackupFailedOver: true })
+                {
+                    throw;
+                }
+
+                PrimaryLog.ConnectFailed(_logger, e.Message);
+                if (!everConnected)
+                {
+                    SetState(PrimaryState.Connecting, $"cannot reach the backup: {e.Message}");
+                }
+
+                await Task.Delay(_options.ReconnectIntervalMs, cancellation).ConfigureAwait(false);
+                continue;
+            }
+
+            everConnected = true;
+            lock (_lock)
+            {
+                _link = link;
+            }
+
+            try
+            {
+                await ResumeOrSyncAsync(link, cancellation).ConfigureAwait(false);
+                await EpochLoopAsync(link, cancellation).ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsLinkFailure(e, cancellation))
+            {
+                if (e is ReplicationLinkException { BackupFailedOver: true })
+                {
+                    throw;
+                }
+
+                EnterDegraded(e.Message);
+                if (ReplicationLink.CutDone && _options.Faults.ReconnectDelayAfterCutMs > 0)
+                {
+                    await Task.Delay(_options.Faults.ReconnectDelayAfterCutMs, cancellation).ConfigureAwait(false);
+                }
+                else
+                {
+                    await Task.Delay(Math.Min(_options.ReconnectIntervalMs, 100), cancellation).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                lock (_lock)
+                {
+                    _link = null;
+                }
+
+                await link.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private bool IsLinkFailure(Exception e, CancellationToken cancellation)
+        => !cancellation.IsCancellationRequested
+           && e is ReplicationLinkException or Grpc.Core.RpcException or IOException or HttpRequestException or OperationCanceledException or InvalidOperationException;
+
+    private Hello BuildHello() => new()
+    {
+        ProtocolVersion = FrameLimits.ProtocolVersion,
+        VmId = _vm.VmId,
+        RamSize = (ulong)_ram!.Size,
+        PageSize = (uint)_ram.PageSize,
+        SessionId = _sessionId,
+        DigestMode = _options.DigestMode,
+    };
+
+    /// <summary>Continues after the backup's last applied epoch when the window allows it; otherwise copies everything again.</summary>
+    private async Task ResumeOrSyncAsync(ReplicationLink link, CancellationToken cancellation)
+    {
+        var reply = link.Reply;
+        bool resume;
+        List<EpochWindow.Entry> resend = [];
+        lock (_lock)
+        {
+            resume = reply.Resumable && _window.CanResumeAfter(reply.LastAppliedEpoch, _nextEpoch);
+            if (resume)
+            {
+                AckLocked(reply.LastAppliedEpoch, fromResume: true);
+                resend = [.. _window.Entries];
+            }
+            else
+            {
+                _window.Reset();
+            }
+        }
+
+        if (!resume)
+        {
+            if (reply.HasCheckpoint)
+            {
+                PrimaryLog.ResyncOverCheckpoint(_logger, reply.LastAppliedEpoch);
+            }
+
+            var epoch = Math.Max(_nextEpoch, reply.HasCheckpoint ? reply.LastAppliedEpoch + 1 : 0);
+            await FullSyncAsync(link, epoch, cancellation).ConfigureAwait(false);
+            return;
+        }
+
+        foreach (var entry in resend)
+        {
+            await link.EnqueueAsync(new OutboundBatch(entry.Frames!, DisposeAfterSend: false), cancellation).ConfigureAwait(false);
+        }
+
+        LeaveDegraded(resend.Count, reply.LastAppliedEpoch);
+    }
+
+    private async Task EpochLoopAsync(ReplicationLink link, CancellationToken cancellation)
+    {
+        while (true)
+        {
+            var due = _lastStopTimestamp + (long)(_delayMs * (System.Diagnostics.Stopwatch.Frequency / 1000.0));
+            var wait = Ms(System.Diagnostics.Stopwatch.GetTimestamp(), due);
+            if (wait > 0.5)
+            {
+                await Task.WhenAny(Task.Delay(TimeSpan.FromMilliseconds(wait), cancellation), link.Completion).ConfigureAwait(false);
+            }
+
+            while (true)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                if (link.Completion.IsCompleted)
+                {
+                    await link.Completion.ConfigureAwait(false);
+                    throw new ReplicationLinkException("The replication stream ended.");
+                }
+
+                Task changed;
+                lock (_lock)
+                {
+                    CheckAckTimeoutLocked(link);
+                    if (_window.Count < _options.MaxEpochsInFlight)
+                    {
+                        break;
+                    }
+
+                    changed = _window.Changed;
+                }
+
+                await Task.WhenAny(changed, link.Completion, Task.Delay(_options.AckTimeoutMs / 4, cancellation)).ConfigureAwait(false);
+            }
+
+            await RunEpochAsync(link, new EpochAccumulator(_nextEpoch, full: false), cancellation).ConfigureAwait(false);
+        }
+    }
+
+    private void CheckAckTimeoutLocked(ReplicationLink link)
+    {
+        if (_window.Oldest is { } oldest && Ms(oldest.Record.StoppedAt, System.Diagnostics.Stopwatch.GetTimestamp()) > _options.AckTimeoutMs)
+        {
+            link.Abort(new ReplicationLinkException($"No ack for epoch {oldest.Record.Epoch} within {_options.AckTimeoutMs} ms."));
+        }
+    }
+
+    /// <summary>Called by the link's receive task for every ack.</summary>
+    private void OnAck(Ack ack)
+    {
+        lock (_lock)
+        {
+            if (_window.HasAcked && ack.Epoch <= _window.LastAcked)
+            {
+                return;
+            }
+
+            if (ack.Epoch >= _nextEpoch)
+            {
+                _link?.Abort(new ReplicationLinkException($"The backup acked epoch {ack.Epoch}, which was never committed."));
+                return;
+            }
+
+            AckLocked(ack.Epoch, fromResume: false);
+            if (_options.DigestMode && !ack.RamDigestVerified)
+            {
+                PrimaryLog.DigestNotVerified(_logger, ack.Epoch);
+            }
+        }
+
+        Changed?.Invoke();
+    }
+
+    private void AckLocked(ulong epoch, bool fromResume)
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        foreach (var entry in _window.AckThrough(epoch))
+        {
+            if (!fromResume)
+            {
+                entry.Record.AckLatencyMs = Ms(entry.Record.StoppedAt, now);
+                _stats.Acked(entry.Record);
+            }
+
+            if (entry.Record.Full)
+            {
+                PrimaryLog.FullCopyAcked(_logger, entry.Record.Epoch);
+            }
+        }
+
+        _output?.Release(epoch);
+        if (_window.Complete && _state is PrimaryState.Syncing)
+        {
+            // State changes outside the lock would reorder with the next epoch's; set directly.
+            _state = PrimaryState.Protected;
+            _stateReason = $"backup holds checkpoint {epoch}";
+            _stateSinceUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            _stats.SetState(_state);
+            PrimaryLog.StateChanged(_logger, PrimaryState.Syncing, PrimaryState.Protected, _stateReason);
+        }
+    }
+
+    private void EnterDegraded(string reason)
+    {
+        CancellationTokenSource timer;
+        lock (_lock)
+        {
+            if (_state is PrimaryState.Degraded or PrimaryState.Unprotected)
+            {
+                return;
+            }
+
+            _degradedSince = System.Diagnostics.Stopwatch.GetTimestamp();
+            _degradedTimer?.Dispose();
+            _degradedTimer = timer = new CancellationTokenSource();
+        }
+
+        SetState(PrimaryState.Degraded, $"backup lost ({reason}); holding output for up to {_options.UnprotectedTimeoutMs} ms while reconnecting");
+        _ = Task.Delay(_options.UnprotectedTimeoutMs, timer.Token).ContinueWith(
+            async t =>
+            {
+                if (t.IsCanceled)
+                {
+                    return;
+                }
+
+                PrimaryLog.RunningUnprotected(_logger, _options.UnprotectedTimeoutMs);
+                if (_output is not null)
+                {
+                    await _output.ReleaseAllAndStopAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+
+                SetState(PrimaryState.Unprotected, $"backup unreachable for {_options.UnprotectedTimeoutMs} ms: output released, running UNPROTECTED (split-brain risk if only the link failed)");
+            },
+            TaskScheduler.Default);
+    }
+
+    private void LeaveDegraded(int resent, ulong lastApplied)
+    {
+        bool wasUnprotected;
+        lock (_lock)
+        {
+            _degradedTimer?.Cancel();
+            wasUnprotected = _state is PrimaryState.Unprotected;
+        }
+
+        if (_state is PrimaryState.Degraded or PrimaryState.Unprotected)
+        {
+            PrimaryLog.Resumed(_logger, lastApplied, resent, Ms(_degradedSince, System.Diagnostics.Stopwatch.GetTimestamp()));
+        }
+
+        if (wasUnprotected && _output is not null && !_netDisable)
+        {
+            _ = _output.StartAsync(CancellationToken.None);
+        }
+
+        SetState(PrimaryState.Protected, $"resumed after epoch {lastApplied}");
+    }
+
+    private async Task EndProtectionAsync(string? goodbye)
+    {
+        ReplicationLink? link;
+        lock (_lock)
+        {
+            link = _link;
+            _degradedTimer?.Cancel();
+        }
+
+        if (link is not null)
+        {
+            if (goodbye is not null)
+            {
+                await link.CloseAsync(goodbye, CancellationToken.None).ConfigureAwait(false);
+            }
+            else
+            {
+                link.Abort(new ReplicationLinkException("protection ended"));
+            }
+        }
+
+        if (_output is not null)
+        {
+            await _output.ReleaseAllAndStopAsync(CancellationToken.None).ConfigureAwait(false);
+            await _output.DisposeAsync().ConfigureAwait(false);
+            _output = null;
+        }
+
+        lock (_lock)
+        {
+            _window.Reset();
+        }
+
+        _tracker?.Dispose();
+        _tracker = null;
+    }
+
+    /// <summary>The backup runs the VM now: stop this copy so two VMs never run.</summary>
+    private async Task FenceAsync(string reason)
+    {
+        PrimaryLog.Fenced(_logger, reason);
+        try
+        {
+            await _qmp!.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (McGrpcException e)
+        {
+            PrimaryLog.FenceStopFailed(_logger, e.Message);
+        }
+
+        SetState(PrimaryState.Fenced, $"the backup has taken over the VM; this copy was stopped ({reason})");
+    }
+
+    private static GrpcChannel CreateChannel(ReplicationTarget target)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingDelay = TimeSpan.FromSeconds(1),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(2),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            EnableMultipleHttp2Connections = false,
+            InitialHttp2StreamWindowSize = 8 * 1024 * 1024,
+        };
+        return GrpcChannel.ForAddress(target.Address, new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            MaxSendMessageSize = 2 * FrameLimits.MaxFrameBytes,
+            MaxReceiveMessageSize = 2 * FrameLimits.MaxFrameBytes,
+        });
+    }
+}
