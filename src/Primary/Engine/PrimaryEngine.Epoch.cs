@@ -224,7 +224,15 @@ internal sealed partial class PrimaryEngine
         for (var round = 1; round <= _options.PrecopyMaxRounds; round++)
         {
             _runs.Clear();
-            tracker.Harvest(_runs);
+            if (tracker.HarvestExactWhileRunning)
+            {
+                tracker.Harvest(_runs);
+            }
+            else
+            {
+                await HarvestInBriefStopAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             progress.NextRound(round, _runs.PageCount);
             batch = StartBatch(epoch);
             for (var i = 0; i < _runs.RangeCount; i++)
@@ -255,6 +263,34 @@ internal sealed partial class PrimaryEngine
 
         progress.Finished();
         PrimaryLog.FullCopySent(_logger, epochNumber, epoch.PageCount, epoch.WireBytes, progress.ElapsedSeconds);
+    }
+
+    /// <summary>
+    /// A pre-copy harvest for trackers that are exact only while the guest is
+    /// stopped: stop, harvest (well under a millisecond for uffd-wp), cont. The
+    /// reported pages are read afterwards from live RAM; writes after the
+    /// harvest are caught by the next one.
+    /// </summary>
+    private async Task HarvestInBriefStopAsync(CancellationToken cancellationToken)
+    {
+        var qmp = _qmp!;
+        if (!(await qmp.QueryStatusAsync(cancellationToken).ConfigureAwait(false)).Running)
+        {
+            // Paused by someone else: nothing is being written; harvest as is.
+            _tracker!.Harvest(_runs);
+            return;
+        }
+
+        using var pause = new CancellationTokenSource(PauseBudget);
+        await qmp.StopAsync(pause.Token).ConfigureAwait(false);
+        try
+        {
+            _tracker!.Harvest(_runs);
+        }
+        finally
+        {
+            await qmp.ContAsync(CancellationToken.None).ConfigureAwait(false);
+        }
     }
 
     private EpochFrames StartBatch(EpochAccumulator epoch)

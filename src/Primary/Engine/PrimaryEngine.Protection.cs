@@ -34,8 +34,7 @@ internal sealed partial class PrimaryEngine
         string? goodbye = "protection cancelled by the operator";
         try
         {
-            _tracker = TrackerFactory.Create(_options.Tracker, _ram!, _vm, _loggerFactory, out _trackerReason);
-            PrimaryLog.TrackerChosen(_logger, _tracker.Name, _trackerReason);
+            _tracker = SelectTracker();
             _output = await CreateOutputBufferAsync(cancellation).ConfigureAwait(false);
             SetState(PrimaryState.Connecting, $"connecting to {target}");
             await ReplicateAsync(client, cancellation).ConfigureAwait(false);
@@ -52,6 +51,13 @@ internal sealed partial class PrimaryEngine
         {
             goodbye = null;
             await FenceAsync(e.Message).ConfigureAwait(false);
+        }
+        catch (DirtyTrackerUnavailableException e)
+        {
+            // A forced tracker that cannot work: nothing was sent, the VM runs as before.
+            goodbye = null;
+            SetState(PrimaryState.Idle, e.Message);
+            PrimaryLog.ProtectionFailed(_logger, e.Message, e);
         }
         catch (McGrpcException e)
         {
@@ -74,6 +80,22 @@ internal sealed partial class PrimaryEngine
                 SetState(PrimaryState.Idle, goodbye ?? "protection ended");
             }
         }
+    }
+
+    /// <summary>The best dirty tracker that works for this VM here (or the forced one), with the reasons for the others.</summary>
+    private IDirtyTracker SelectTracker()
+    {
+        var ram = _ram!;
+        var target = new DirtyTrackerTarget(ram.Location.QemuPid, ram.Location.QemuAddress, ram.Size, ram.PageSize, ram.Memory, _vm.DiscardsRam);
+        var selection = DirtyTrackerSelector.Select(DirtyTrackerSelector.ParseMode(_options.Tracker), target, _loggerFactory.CreateLogger("McGrpc.Primary.Tracking"));
+        var rejected = string.Join("; ", selection.Rejected.Select(r => $"{r.Tracker}: {r.Reason}"));
+        lock (_lock)
+        {
+            _trackerReason = rejected.Length == 0 ? $"{_options.Tracker} option" : $"{_options.Tracker} option; not chosen: {rejected}";
+        }
+
+        PrimaryLog.TrackerChosen(_logger, selection.Tracker.Name, _trackerReason);
+        return selection.Tracker;
     }
 
     /// <summary>Connect, resume or copy everything, run epochs; on link loss go degraded and try again.</summary>
@@ -186,6 +208,8 @@ internal sealed partial class PrimaryEngine
                 PrimaryLog.ResyncOverCheckpoint(_logger, reply.LastAppliedEpoch);
             }
 
+            await LeaveDegradedForFullCopyAsync(cancellation).ConfigureAwait(false);
+
             var epoch = Math.Max(_nextEpoch, reply.HasCheckpoint ? reply.LastAppliedEpoch + 1 : 0);
             await FullSyncAsync(link, epoch, cancellation).ConfigureAwait(false);
             return;
@@ -193,6 +217,7 @@ internal sealed partial class PrimaryEngine
 
         foreach (var entry in resend)
         {
+            entry.QueuedAt = System.Diagnostics.Stopwatch.GetTimestamp();
             await link.EnqueueAsync(new OutboundBatch(entry.Frames!, DisposeAfterSend: false), cancellation).ConfigureAwait(false);
         }
 
@@ -240,7 +265,7 @@ internal sealed partial class PrimaryEngine
 
     private void CheckAckTimeoutLocked(ReplicationLink link)
     {
-        if (_window.Oldest is { } oldest && Ms(oldest.Record.StoppedAt, System.Diagnostics.Stopwatch.GetTimestamp()) > _options.AckTimeoutMs)
+        if (_window.Oldest is { } oldest && Ms(oldest.QueuedAt, System.Diagnostics.Stopwatch.GetTimestamp()) > _options.AckTimeoutMs)
         {
             link.Abort(new ReplicationLinkException($"No ack for epoch {oldest.Record.Epoch} within {_options.AckTimeoutMs} ms."));
         }
@@ -325,6 +350,11 @@ internal sealed partial class PrimaryEngine
                     return;
                 }
 
+                if (State is not PrimaryState.Degraded)
+                {
+                    return;
+                }
+
                 PrimaryLog.RunningUnprotected(_logger, _options.UnprotectedTimeoutMs);
                 if (_output is not null)
                 {
@@ -356,6 +386,27 @@ internal sealed partial class PrimaryEngine
         }
 
         SetState(PrimaryState.Protected, $"resumed after epoch {lastApplied}");
+    }
+
+    /// <summary>
+    /// A reconnect that cannot resume copies everything again. Until that copy
+    /// is acked no backup can take over, so holding output protects nobody:
+    /// let it out and pass traffic through until the copy's own barrier, as
+    /// during the first copy.
+    /// </summary>
+    private async Task LeaveDegradedForFullCopyAsync(CancellationToken cancellation)
+    {
+        bool wasDegraded;
+        lock (_lock)
+        {
+            _degradedTimer?.Cancel();
+            wasDegraded = _state is PrimaryState.Degraded or PrimaryState.Unprotected;
+        }
+
+        if (wasDegraded && _output is not null)
+        {
+            await _output.ReleaseAllAndStopAsync(cancellation).ConfigureAwait(false);
+        }
     }
 
     private async Task EndProtectionAsync(string? goodbye)

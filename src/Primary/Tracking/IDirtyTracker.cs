@@ -26,6 +26,13 @@ internal interface IDirtyTracker : IDisposable
     bool CopySourceStableUntilHarvest => false;
 
     /// <summary>
+    /// False when a harvest can lose writes that race with it while the guest
+    /// runs (soft-dirty reads, then clears, the bits in two steps). The initial
+    /// copy then skips its pre-copy rounds and goes straight to the stopped epoch.
+    /// </summary>
+    bool HarvestExactWhileRunning => true;
+
+    /// <summary>
     /// Arms tracking. Writes from now on are reported by the next
     /// <see cref="Harvest"/>; the caller treats everything before as dirty
     /// (the initial full copy reads all pages from <see cref="CopySource"/> after this call).
