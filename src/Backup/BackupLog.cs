@@ -39,8 +39,8 @@ internal static partial class BackupLog
     [LoggerMessage(210, LogLevel.Warning, "Discarding checkpoint {Epoch}: the primary starts a full copy (epoch {NewEpoch}); nothing can be resumed until it is applied")]
     public static partial void CheckpointDiscardedForResync(ILogger logger, ulong epoch, ulong newEpoch);
 
-    [LoggerMessage(211, LogLevel.Critical, "DIGEST MISMATCH after applying epoch {Epoch}: primary {Expected}, backup {Actual}")]
-    public static partial void DigestMismatch(ILogger logger, ulong epoch, string expected, string actual);
+    [LoggerMessage(211, LogLevel.Critical, "DIGEST MISMATCH after applying epoch {Epoch}: primary {Expected}, backup {Actual}; differing 16 MiB slices at RAM offsets {Slices}")]
+    public static partial void DigestMismatch(ILogger logger, ulong epoch, string expected, string actual, string slices);
 
     [LoggerMessage(212, LogLevel.Information, "The primary ended protection: {Reason}; no failover will follow")]
     public static partial void Goodbye(ILogger logger, string reason);

@@ -11,4 +11,7 @@ internal sealed class PrimaryFaultOptions
 
     /// <summary>After the cut, do not reconnect for this many ms. Default 0.</summary>
     public int ReconnectDelayAfterCutMs { get; set; }
+
+    /// <summary>Sleep this many ms before each page or device-state frame, so that a transfer is long enough to be interrupted. Default 0.</summary>
+    public int FrameDelayMs { get; set; }
 }

@@ -33,9 +33,13 @@ internal sealed partial class BackupEngine
 
                 var now = Stopwatch.GetTimestamp();
                 var silentMs = Ms(Interlocked.Read(ref _lastFrameAt), now);
-                if (_session is null && _streamLostAt != 0 && Ms(_streamLostAt, now) >= _options.StreamLossGraceMs)
+                if (_session is null && _streamLostAt != 0)
                 {
-                    reason = $"replication stream lost and not resumed within {_options.StreamLossGraceMs} ms";
+                    // Within the grace after a lost stream only the grace counts.
+                    if (Ms(_streamLostAt, now) >= _options.StreamLossGraceMs)
+                    {
+                        reason = $"replication stream lost and not resumed within {_options.StreamLossGraceMs} ms";
+                    }
                 }
                 else if (silentMs > _options.HeartbeatTimeoutMs)
                 {

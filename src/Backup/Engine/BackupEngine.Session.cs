@@ -297,7 +297,8 @@ internal sealed partial class BackupEngine
                 _lastRamDigest = RamDigest.ToHex(digest);
                 if (!digestOk)
                 {
-                    BackupLog.DigestMismatch(_logger, commit.Epoch, RamDigest.ToHex(commit.RamDigest.Span), _lastRamDigest);
+                    var slices = RamDigest.DifferingSlices(commit.RamDigest.Span, digest);
+                    BackupLog.DigestMismatch(_logger, commit.Epoch, RamDigest.ToHex(commit.RamDigest.Span), _lastRamDigest, string.Join(", ", slices.Select(o => $"0x{o:x}")));
                 }
             }
 

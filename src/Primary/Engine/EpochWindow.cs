@@ -84,5 +84,9 @@ internal sealed class EpochWindow
     }
 
     /// <summary>One epoch in flight; <see cref="Frames"/> is null for the last part of a full copy (not resendable).</summary>
-    internal sealed record Entry(EpochRecord Record, EpochFrames? Frames);
+    internal sealed record Entry(EpochRecord Record, EpochFrames? Frames)
+    {
+        /// <summary>When the epoch was last queued on a link (Stopwatch ticks): the ack timeout runs from here.</summary>
+        public long QueuedAt { get; set; } = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
 }

@@ -225,6 +225,11 @@ internal sealed class ReplicationLink : IAsyncDisposable
                 throw new ReplicationLinkException($"Fault injection: stream cut after {i} of {frames.Count} frames of epoch {batch.Frames.Epoch}.");
             }
 
+            if (_faults.FrameDelayMs > 0 && frames[i].BodyCase != PrimaryFrame.BodyOneofCase.Commit)
+            {
+                await Task.Delay(_faults.FrameDelayMs, token).ConfigureAwait(false);
+            }
+
             await _call.RequestStream.WriteAsync(frames[i], token).ConfigureAwait(false);
         }
 

@@ -40,6 +40,12 @@ internal static class DaemonHost
             return null;
         }
 
+        // The epoch loop blocks pool threads for short CPU bursts (harvest,
+        // compression); with the pool's slow thread injection, heartbeats and
+        // acks could then wait hundreds of milliseconds for a thread.
+        ThreadPool.GetMinThreads(out var workers, out var completion);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(completion, 32));
+
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddJsonFile("appsettings.json", optional: true);
         builder.Configuration.AddEnvironmentVariables("MCGRPC_");
