@@ -1,0 +1,113 @@
+using Grpc.Core;
+using McGrpc.Protos.Control;
+using McGrpc.Shared.Qmp;
+using McGrpc.Tests.Infrastructure;
+
+namespace McGrpc.Tests.Integration;
+
+/// <summary>kill -9 of the primary host at different moments; the guest must run on at the backup from the last acked checkpoint.</summary>
+[Collection(GuestCollection.Name)]
+public sealed class FailoverTests
+{
+    private static readonly string[] Manual = ["--failover-policy", "manual"];
+    private readonly GuestChain _chain;
+
+    public FailoverTests(GuestChain chain)
+    {
+        _chain = chain;
+    }
+
+    [Fact]
+    public async Task Kill_between_epochs_backup_resumes_from_last_checkpoint()
+    {
+        await _chain.ProtectAsync(["--delay", "1000"], Manual);
+        var acked = (await _chain.PrimaryControl.QueryStatusAsync(new QueryStatusRequest())).LastAckedEpoch;
+        PrimaryStatus status = new();
+        await Wait.UntilAsync(
+            async () =>
+            {
+                status = await _chain.PrimaryControl.QueryStatusAsync(new QueryStatusRequest());
+                return status.LastAckedEpoch > acked && status.EpochsInFlight == 0;
+            },
+            TimeSpan.FromSeconds(10),
+            () => "no new epoch was acked");
+
+        // Mid-interval: the last epoch is acked, the next stop is ~half a second away.
+        await Task.Delay(400);
+        status = await _chain.PrimaryControl.QueryStatusAsync(new QueryStatusRequest());
+        Assert.Equal(0u, status.EpochsInFlight);
+        FailoverScenario.KillPrimaryHost(_chain);
+        await FailoverScenario.FailOverManuallyAndVerifyAsync(_chain);
+    }
+
+    [Fact]
+    public async Task Kill_during_a_stop_backup_resumes_from_last_checkpoint()
+    {
+        await _chain.ProtectAsync(null, Manual);
+        var qmp = await _chain.Primary.QmpAsync();
+        using var stops = qmp.Subscribe(e => e.Name == "STOP");
+        var stop = await stops.Reader.ReadAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        FailoverScenario.KillPrimaryHost(_chain);
+        Assert.Equal("STOP", stop.Name);
+        await FailoverScenario.FailOverManuallyAndVerifyAsync(_chain);
+    }
+
+    [Fact]
+    public async Task Kill_during_a_transfer_discards_the_partial_epoch()
+    {
+        // Slow frames make every transfer last ~100 ms, so the kill lands inside one.
+        await _chain.ProtectAsync(["--delay", "300", "--Primary:Faults:FrameDelayMs=5"], Manual);
+        var qmp = await _chain.Primary.QmpAsync();
+        using var resumes = qmp.Subscribe(e => e.Name == "RESUME");
+        await resumes.Reader.ReadAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+        var discardedBefore = (await _chain.BackupControl.QueryStatusAsync(new QueryStatusRequest())).EpochsDiscarded;
+        await Task.Delay(30);
+        FailoverScenario.KillPrimaryHost(_chain);
+        var lost = await FailoverScenario.WaitBackupStateAsync(_chain, "primary_lost", TimeSpan.FromSeconds(10));
+        Assert.True(lost.EpochsDiscarded > discardedBefore, $"The kill did not land in a transfer (nothing discarded).\n{_chain.Diagnostics()}");
+        await FailoverScenario.FailOverManuallyAndVerifyAsync(_chain);
+    }
+
+    [Fact]
+    public async Task Auto_policy_fails_over_by_itself_and_reports_timing()
+    {
+        await _chain.ProtectAsync();
+        await Task.Delay(1500);
+        var printedBefore = _chain.Primary.CounterValues()[^1];
+        await Task.Delay(1000);
+        FailoverScenario.KillPrimaryHost(_chain);
+        var status = await FailoverScenario.WaitBackupStateAsync(_chain, "failed_over", TimeSpan.FromSeconds(15));
+        Assert.True(status.FailoverRestoreMs > 0 && status.FailoverTotalMs >= status.FailoverRestoreMs, $"timing not reported: {status}");
+        Assert.True(status.FailoverEpoch > 0);
+
+        // Checkpoints are 100 ms apart: the one resumed holds at least what was printed a second before the kill.
+        await FailoverScenario.VerifyGuestRunsOnAsync(_chain, printedBefore);
+    }
+
+    [Fact]
+    public async Task Kill_before_the_first_checkpoint_leaves_the_backup_paused_and_says_why()
+    {
+        await _chain.ProtectAsync(waitProtected: false);
+        await Wait.UntilAsync(async () => await _chain.TryPrimaryStateAsync() is "syncing", TimeSpan.FromSeconds(30), () => $"never syncing.\n{_chain.Diagnostics()}", 20);
+        _chain.PrimaryDaemon!.Kill();
+
+        var status = await FailoverScenario.WaitBackupStateAsync(_chain, "waiting", TimeSpan.FromSeconds(10));
+        Assert.Contains("nothing to resume", status.StateReason, StringComparison.Ordinal);
+        Assert.False(status.CanFailover);
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await _chain.BackupControl.FailoverAsync(new FailoverRequest { Force = true }));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("No checkpoint", refused.Status.Detail, StringComparison.Ordinal);
+        var backupQmp = await _chain.Backup!.QmpAsync();
+        Assert.Equal("inmigrate", (await backupQmp.QueryStatusAsync(CancellationToken.None)).Status);
+
+        // The guest was never stopped for long; make sure it runs, then a new primary daemon protects it again.
+        var primaryQmp = await _chain.Primary.QmpAsync();
+        if (!(await primaryQmp.QueryStatusAsync(CancellationToken.None)).Running)
+        {
+            await primaryQmp.ContAsync(CancellationToken.None);
+        }
+
+        _chain.StartPrimaryDaemon(null);
+        await _chain.WaitProtectedAsync(TimeSpan.FromSeconds(60));
+    }
+}
