@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Grpc.Core;
+using McGrpc.Backup.Replication;
 using McGrpc.Protos.Replication;
 using McGrpc.Shared.Frames;
 using McGrpc.Shared.Stats;
@@ -8,15 +9,29 @@ namespace McGrpc.Backup.Engine;
 
 internal sealed partial class BackupEngine
 {
-    private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
-
     // Held while an epoch is applied or the checkpoint is swapped, and by
     // failover while it reads the checkpoint: RAM never holds a mix of two.
     private readonly Lock _checkpointLock = new();
+
+    // Taken (before _lock) while a session attaches and while a lost stream is
+    // handled, so the two never interleave.
+    private readonly Lock _sessionGate = new();
     private ReplicationSession? _session;
     private long _lastFrameAt;
+    private long _applyingSince;
     private long _streamLostAt;
     private bool _primaryWatched;
+
+    private bool HasCheckpoint
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _hasCheckpoint;
+            }
+        }
+    }
 
     /// <summary>Runs one replication stream to its end. Throws <see cref="RpcException"/> for the gRPC edge.</summary>
     public async Task RunSessionAsync(IAsyncStreamReader<PrimaryFrame> requests, IServerStreamWriter<BackupFrame> responses, CancellationToken callCancelled)
@@ -25,15 +40,35 @@ internal sealed partial class BackupEngine
         Hello hello;
         using (var helloTimeout = CancellationTokenSource.CreateLinkedTokenSource(callCancelled))
         {
-            helloTimeout.CancelAfter(HelloTimeout);
-            if (!await requests.MoveNext(helloTimeout.Token).ConfigureAwait(false))
+            helloTimeout.CancelAfter(_options.HelloTimeoutMs);
+            try
             {
-                return;
+                if (!await NextFrameAsync(requests, helloTimeout.Token).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (!callCancelled.IsCancellationRequested)
+            {
+                // A connection that never says who it is must not hold a stream open.
+                var message = $"No Hello within {_options.HelloTimeoutMs} ms; the stream is closed.";
+                _stats.Rejected(message);
+                BackupLog.HelloRefused(_logger, message);
+                throw new RpcException(new Status(StatusCode.DeadlineExceeded, message));
+            }
+            catch (FrameFormatException e)
+            {
+                _stats.Rejected(e.Message);
+                BackupLog.HelloRefused(_logger, e.Message);
+                throw Reject(e);
             }
 
             if (requests.Current.BodyCase != PrimaryFrame.BodyOneofCase.Hello)
             {
-                throw Reject(new FrameFormatException($"The first frame must be Hello, not {requests.Current.BodyCase}."));
+                var e = new FrameFormatException($"The first frame must be Hello, not {requests.Current.BodyCase}.");
+                _stats.Rejected(e.Message);
+                BackupLog.HelloRefused(_logger, e.Message);
+                throw Reject(e);
             }
 
             hello = requests.Current.Hello;
@@ -91,32 +126,7 @@ internal sealed partial class BackupEngine
 
     private void ValidateHello(Hello hello)
     {
-        var problems = new List<string>();
-        if (hello.ProtocolVersion != FrameLimits.ProtocolVersion)
-        {
-            problems.Add($"protocol version {hello.ProtocolVersion}, this backup speaks {FrameLimits.ProtocolVersion}");
-        }
-
-        if (hello.VmId != _vm.VmId)
-        {
-            problems.Add($"VM id '{hello.VmId}', this backup protects '{_vm.VmId}'");
-        }
-
-        if (hello.RamSize != (ulong)_ram!.Size)
-        {
-            problems.Add($"RAM size {hello.RamSize:#,0} bytes, the backup QEMU has {_ram.Size:#,0}");
-        }
-
-        if (hello.PageSize != (uint)_ram.PageSize)
-        {
-            problems.Add($"page size {hello.PageSize}, the backup uses {_ram.PageSize}");
-        }
-
-        if (string.IsNullOrEmpty(hello.SessionId) || hello.SessionId.Length > 64)
-        {
-            problems.Add("a missing or oversized session id");
-        }
-
+        var problems = EpochRules.HelloProblems(hello, _vm.VmId, _ram!.Size, _ram.PageSize);
         if (problems.Count > 0)
         {
             var message = $"Hello refused: the primary has {string.Join("; ", problems)}.";
@@ -130,20 +140,23 @@ internal sealed partial class BackupEngine
     {
         ReplicationSession? previous;
         var session = new ReplicationSession(hello, callCancelled);
-        lock (_lock)
+        lock (_sessionGate)
         {
-            if (_state is BackupState.FailingOver or BackupState.FailedOver)
+            lock (_lock)
             {
-                throw Reject(new ReplicationRefusedException("This backup has taken over the VM and accepts no checkpoints.", failedOver: true));
-            }
+                if (_state is BackupState.FailingOver or BackupState.FailedOver)
+                {
+                    throw Reject(new ReplicationRefusedException("This backup has taken over the VM and accepts no checkpoints.", failedOver: true));
+                }
 
-            if (_state is BackupState.Failed or BackupState.Starting)
-            {
-                throw Reject(new ReplicationRefusedException($"The backup cannot accept replication: {_stateReason}."));
-            }
+                if (_state is BackupState.Failed or BackupState.Starting)
+                {
+                    throw Reject(new ReplicationRefusedException($"The backup cannot accept replication: {_stateReason}."));
+                }
 
-            previous = _session;
-            _session = session;
+                previous = _session;
+                _session = session;
+            }
         }
 
         if (previous is not null)
@@ -169,6 +182,12 @@ internal sealed partial class BackupEngine
         {
             SetState(BackupState.Protected, $"primary connected, continuing after epoch {_lastApplied}");
         }
+        else if (!HasCheckpoint)
+        {
+            // Set before HelloReply goes out, so that whoever sees the primary
+            // syncing sees this backup syncing too.
+            SetState(BackupState.Syncing, "a primary connected; waiting for its initial copy (nothing to resume until it is applied)");
+        }
 
         return session;
     }
@@ -176,14 +195,18 @@ internal sealed partial class BackupEngine
     private async Task ReceiveAsync(ReplicationSession session, IAsyncStreamReader<PrimaryFrame> requests, IServerStreamWriter<BackupFrame> responses)
     {
         var stager = _stager!;
-        while (await requests.MoveNext(session.Token).ConfigureAwait(false))
+        while (await NextFrameAsync(requests, session.Token).ConfigureAwait(false))
         {
             Interlocked.Exchange(ref _lastFrameAt, Stopwatch.GetTimestamp());
             var frame = requests.Current;
+            if (EpochRules.EpochOf(frame) is { } frameEpoch)
+            {
+                EnsureEpoch(session, frameEpoch);
+            }
+
             switch (frame.BodyCase)
             {
                 case PrimaryFrame.BodyOneofCase.Pages:
-                    EnsureEpoch(session, frame.Pages.Epoch);
                     stager.AddPages(frame.Pages);
                     if (stager.Full)
                     {
@@ -197,18 +220,16 @@ internal sealed partial class BackupEngine
 
                     break;
                 case PrimaryFrame.BodyOneofCase.DeviceState:
-                    EnsureEpoch(session, frame.DeviceState.Epoch);
                     stager.AddDeviceState(frame.DeviceState);
                     break;
                 case PrimaryFrame.BodyOneofCase.Commit:
-                    EnsureEpoch(session, frame.Commit.Epoch);
                     var ack = Commit(session, frame.Commit);
                     await responses.WriteAsync(new BackupFrame { Ack = ack }, session.Token).ConfigureAwait(false);
                     break;
                 case PrimaryFrame.BodyOneofCase.Heartbeat:
                     break;
                 case PrimaryFrame.BodyOneofCase.Goodbye:
-                    session.Goodbye = string.IsNullOrWhiteSpace(frame.Goodbye.Reason) ? "no reason given" : frame.Goodbye.Reason;
+                    session.Goodbye = string.IsNullOrWhiteSpace(frame.Goodbye.Reason) ? "no reason given" : PeerText.Printable(frame.Goodbye.Reason, 200);
                     return;
                 default:
                     throw new FrameFormatException($"Unexpected {frame.BodyCase} frame in a running session.");
@@ -225,22 +246,23 @@ internal sealed partial class BackupEngine
             return;
         }
 
-        if (!session.ExpectFull)
+        ulong? lastApplied;
+        lock (_lock)
         {
-            if (epoch != _lastApplied + 1)
-            {
-                throw new FrameFormatException($"Epoch {epoch} arrived but epoch {_lastApplied + 1} is the next one after the applied checkpoint {_lastApplied}.");
-            }
-
-            stager.Begin(epoch, full: false);
-            return;
+            lastApplied = _appliedAny ? _lastApplied : null;
         }
 
-        if (_appliedAny && epoch <= _lastApplied)
-        {
-            throw new FrameFormatException($"Full copy epoch {epoch} is not after the last applied epoch {_lastApplied}; epochs must increase.");
-        }
+        var kind = EpochRules.Open(epoch, session.ExpectFull, lastApplied);
+        stager.Begin(epoch, kind, kind == EpochKind.Full ? () => OnFullCopyWrites(session, epoch) : null);
+    }
 
+    /// <summary>
+    /// The first chunk of a full copy checked out and is about to be written
+    /// into RAM: from here the old checkpoint is gone. A full copy that is
+    /// refused before this point leaves the checkpoint intact.
+    /// </summary>
+    private void OnFullCopyWrites(ReplicationSession session, ulong epoch)
+    {
         lock (_checkpointLock)
         {
             lock (_lock)
@@ -256,8 +278,6 @@ internal sealed partial class BackupEngine
                     _hasCheckpoint = false;
                 }
             }
-
-            stager.Begin(epoch, full: true);
         }
 
         session.Sync = new SyncProgressTracker(_ram!.Size, _ram.PageSize);
@@ -265,10 +285,38 @@ internal sealed partial class BackupEngine
         SetState(BackupState.Syncing, $"receiving the initial copy (epoch {epoch}); nothing to resume until it is applied");
     }
 
+    /// <summary>The next frame; a message over the frame limit is a bad frame, not a broken stream.</summary>
+    private static async Task<bool> NextFrameAsync(IAsyncStreamReader<PrimaryFrame> requests, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await requests.MoveNext(cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.ResourceExhausted)
+        {
+            throw new FrameFormatException($"A frame is larger than the {FrameLimits.MaxFrameBytes:#,0}-byte limit ({e.Status.Detail}).");
+        }
+    }
+
     private Ack Commit(ReplicationSession session, Protos.Replication.Commit commit)
     {
         var stager = _stager!;
         var received = Stopwatch.GetTimestamp();
+        // Applying a large epoch is this side being busy, not the primary being silent.
+        Interlocked.Exchange(ref _applyingSince, received);
+        try
+        {
+            return CommitCore(session, commit, stager, received);
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _lastFrameAt, Stopwatch.GetTimestamp());
+            Interlocked.Exchange(ref _applyingSince, 0);
+        }
+    }
+
+    private Ack CommitCore(ReplicationSession session, Protos.Replication.Commit commit, EpochStager stager, long received)
+    {
         stager.Verify(commit);
         var digestChecked = false;
         var digestOk = false;
@@ -355,26 +403,32 @@ internal sealed partial class BackupEngine
 
     private void OnStreamLost(ReplicationSession session, string reason)
     {
-        if (!DetachSession(session))
+        // A primary that reconnects at once (its ack timeout cut the old
+        // stream) must not be declared dead by the old stream's loss after its
+        // new session attached: losing and attaching take turns.
+        lock (_sessionGate)
         {
-            return;
-        }
+            if (!DetachSession(session))
+            {
+                return;
+            }
 
-        BackupLog.StreamLost(_logger, reason);
-        int grace;
-        lock (_lock)
-        {
-            _streamLostAt = Stopwatch.GetTimestamp();
-            grace = _options.StreamLossGraceMs;
-        }
+            BackupLog.StreamLost(_logger, reason);
+            int grace;
+            lock (_lock)
+            {
+                _streamLostAt = Stopwatch.GetTimestamp();
+                grace = _options.StreamLossGraceMs;
+            }
 
-        if (grace == 0)
-        {
-            DeclarePrimaryDead($"replication stream lost ({reason})");
-        }
-        else if (_hasCheckpoint)
-        {
-            SetState(BackupState.Protected, $"stream lost; waiting {grace} ms for the primary to resume");
+            if (grace == 0)
+            {
+                DeclarePrimaryDead($"replication stream lost ({reason})");
+            }
+            else if (_hasCheckpoint)
+            {
+                SetState(BackupState.Protected, $"stream lost; waiting {grace} ms for the primary to resume");
+            }
         }
     }
 

@@ -112,7 +112,7 @@ internal sealed partial class BackupEngine : BackgroundService
         _vm = await VmFacts.InspectAsync(_qmp, _options.VmId, cancellationToken).ConfigureAwait(false);
         var location = await GuestRamLocator.LocateAsync(_qmp, _options.RamFile, cancellationToken).ConfigureAwait(false);
         _ram = GuestRam.Map(location, writable: true);
-        _stager = new EpochStager(_ram, _options.MaxStagingBytes, _options.MaxDeviceStateBytes);
+        _stager = new EpochStager(_ram, _options.MaxStagingBytes, _options.MaxDeviceStateBytes, _options.MaxFullCopyPasses);
 
         // x-ignore-shared must be set on both ends before migrate-incoming: RAM
         // comes from the file we write, not from the stream.

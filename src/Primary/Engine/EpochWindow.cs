@@ -73,8 +73,17 @@ internal sealed class EpochWindow
 
     /// <summary>Whether a backup that applied <paramref name="lastApplied"/> can continue from what is held here.</summary>
     public bool CanResumeAfter(ulong lastApplied, ulong nextEpoch)
-        => Complete && HasAcked && lastApplied >= LastAcked && lastApplied < nextEpoch
-           && _entries.All(e => e.Frames is not null || e.Record.Epoch <= lastApplied);
+    {
+        // Every epoch the backup lacks must still be here, frames and all.
+        if (lastApplied >= nextEpoch || !_entries.All(e => e.Frames is not null || e.Record.Epoch <= lastApplied))
+        {
+            return false;
+        }
+
+        // A full copy whose ack was lost with the stream counts as acked when the backup applied it.
+        return _entries.Any(e => e.Frames is null)
+            || (Complete && HasAcked && lastApplied >= LastAcked);
+    }
 
     private void Signal()
     {

@@ -1,4 +1,3 @@
-using System.Net.Http;
 using Grpc.Net.Client;
 using McGrpc.Primary.Output;
 using McGrpc.Primary.Replication;
@@ -32,6 +31,13 @@ internal sealed partial class PrimaryEngine
         using var channel = CreateChannel(target);
         var client = new Protos.Replication.Replication.ReplicationClient(channel);
         string? goodbye = "protection cancelled by the operator";
+        lock (_lock)
+        {
+            // Each Migrate is a session of its own: the backup must not take
+            // a Migrate after a Cancel for the continuation of the old stream.
+            _sessionId = Guid.NewGuid().ToString("N");
+        }
+
         try
         {
             _tracker = SelectTracker();
@@ -39,12 +45,19 @@ internal sealed partial class PrimaryEngine
             SetState(PrimaryState.Connecting, $"connecting to {target}");
             await ReplicateAsync(client, cancellation).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (Exception e) when (cancellation.IsCancellationRequested
+                                  && e is OperationCanceledException or ReplicationLinkException { BackupFailedOver: false } or Grpc.Core.RpcException or IOException or HttpRequestException)
         {
-            if (stoppingToken.IsCancellationRequested)
+            // A link failure that races with Cancel (a connect refused just then) is the cancel, not a fault.
+            if (_guestShutdown)
             {
-                // The daemon is stopping (host shutdown): the backup should take over.
-                goodbye = _guestShutdown ? "the guest powered off" : null;
+                goodbye = "the guest powered off";
+            }
+            else if (stoppingToken.IsCancellationRequested || _qemuGone)
+            {
+                // The daemon is stopping (host shutdown) or QEMU died: the
+                // backup must take over, so no goodbye.
+                goodbye = null;
             }
         }
         catch (ReplicationLinkException e) when (e.BackupFailedOver)
@@ -157,12 +170,18 @@ internal sealed partial class PrimaryEngine
             }
             finally
             {
-                lock (_lock)
+                // On Cancel the link stays for EndProtectionAsync, which says goodbye
+                // on it first: disposing it here would reset the stream, and the
+                // backup would take that for a dead primary and fail over.
+                if (!cancellation.IsCancellationRequested)
                 {
-                    _link = null;
-                }
+                    lock (_lock)
+                    {
+                        _link = null;
+                    }
 
-                await link.DisposeAsync().ConfigureAwait(false);
+                    await link.DisposeAsync().ConfigureAwait(false);
+                }
             }
         }
     }
@@ -203,6 +222,22 @@ internal sealed partial class PrimaryEngine
 
         if (!resume)
         {
+            if (reply.Resumable)
+            {
+                // The backup expects this session's next epoch, but what it
+                // lacks is no longer held here: start over as a new session,
+                // which the backup answers by expecting a full copy. Said
+                // with a goodbye: a reset stream would make a backup that
+                // holds a checkpoint take over.
+                lock (_lock)
+                {
+                    _sessionId = Guid.NewGuid().ToString("N");
+                }
+
+                await link.CloseAsync("restarting as a new session: the primary no longer holds the epochs after the backup's checkpoint", cancellation).ConfigureAwait(false);
+                throw new ReplicationLinkException($"The backup is at epoch {reply.LastAppliedEpoch}, which cannot be continued from here; reconnecting as a new session for a full copy.");
+            }
+
             if (reply.HasCheckpoint)
             {
                 PrimaryLog.ResyncOverCheckpoint(_logger, reply.LastAppliedEpoch);
@@ -210,7 +245,10 @@ internal sealed partial class PrimaryEngine
 
             await LeaveDegradedForFullCopyAsync(cancellation).ConfigureAwait(false);
 
-            var epoch = Math.Max(_nextEpoch, reply.HasCheckpoint ? reply.LastAppliedEpoch + 1 : 0);
+            // Over a checkpoint the backup could resume from, the full copy
+            // skips a number: the backup takes last + 1 as the next
+            // incremental epoch and only a number beyond it as a full copy.
+            var epoch = Math.Max(_nextEpoch, reply.HasCheckpoint ? reply.LastAppliedEpoch + (reply.Resumable ? 2UL : 1UL) : 0);
             await FullSyncAsync(link, epoch, cancellation).ConfigureAwait(false);
             return;
         }
@@ -228,12 +266,7 @@ internal sealed partial class PrimaryEngine
     {
         while (true)
         {
-            var due = _lastStopTimestamp + (long)(_delayMs * (System.Diagnostics.Stopwatch.Frequency / 1000.0));
-            var wait = Ms(System.Diagnostics.Stopwatch.GetTimestamp(), due);
-            if (wait > 0.5)
-            {
-                await Task.WhenAny(Task.Delay(TimeSpan.FromMilliseconds(wait), cancellation), link.Completion).ConfigureAwait(false);
-            }
+            await WaitForNextStopAsync(link.Completion, cancellation).ConfigureAwait(false);
 
             while (true)
             {
@@ -265,9 +298,12 @@ internal sealed partial class PrimaryEngine
 
     private void CheckAckTimeoutLocked(ReplicationLink link)
     {
-        if (_window.Oldest is { } oldest && Ms(oldest.QueuedAt, System.Diagnostics.Stopwatch.GetTimestamp()) > _options.AckTimeoutMs)
+        // The end of a full copy may wait for the backup to finish writing all
+        // of RAM: give it ten times longer (and at least 30 s).
+        var timeout = _window.Oldest is { Record.Full: true } ? Math.Max(_options.AckTimeoutMs * 10, 30_000) : _options.AckTimeoutMs;
+        if (_window.Oldest is { } oldest && Ms(oldest.QueuedAt, System.Diagnostics.Stopwatch.GetTimestamp()) > timeout)
         {
-            link.Abort(new ReplicationLinkException($"No ack for epoch {oldest.Record.Epoch} within {_options.AckTimeoutMs} ms."));
+            link.Abort(new ReplicationLinkException($"No ack for epoch {oldest.Record.Epoch} within {timeout} ms."));
         }
     }
 
@@ -415,6 +451,7 @@ internal sealed partial class PrimaryEngine
         lock (_lock)
         {
             link = _link;
+            _link = null;
             _degradedTimer?.Cancel();
         }
 
@@ -422,11 +459,13 @@ internal sealed partial class PrimaryEngine
         {
             if (goodbye is not null)
             {
+                // The session's channel, disposed when the session ends, releases the closed call.
                 await link.CloseAsync(goodbye, CancellationToken.None).ConfigureAwait(false);
             }
             else
             {
                 link.Abort(new ReplicationLinkException("protection ended"));
+                await link.DisposeAsync().ConfigureAwait(false);
             }
         }
 
@@ -462,22 +501,5 @@ internal sealed partial class PrimaryEngine
         SetState(PrimaryState.Fenced, $"the backup has taken over the VM; this copy was stopped ({reason})");
     }
 
-    private static GrpcChannel CreateChannel(ReplicationTarget target)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-            KeepAlivePingDelay = TimeSpan.FromSeconds(1),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(2),
-            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-            EnableMultipleHttp2Connections = false,
-            InitialHttp2StreamWindowSize = 8 * 1024 * 1024,
-        };
-        return GrpcChannel.ForAddress(target.Address, new GrpcChannelOptions
-        {
-            HttpHandler = handler,
-            MaxSendMessageSize = 2 * FrameLimits.MaxFrameBytes,
-            MaxReceiveMessageSize = 2 * FrameLimits.MaxFrameBytes,
-        });
-    }
+    private GrpcChannel CreateChannel(ReplicationTarget target) => ReplicationChannel.Create(target, _tls, _logger);
 }

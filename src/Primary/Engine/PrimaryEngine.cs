@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using McGrpc.Primary.Checkpoint;
 using McGrpc.Primary.Output;
 using McGrpc.Primary.Tracking;
+using McGrpc.Shared.Hosting;
 using McGrpc.Shared.Memory;
 using McGrpc.Shared.Vm;
 using McGrpc.Shared.Qmp;
@@ -24,9 +25,10 @@ internal sealed partial class PrimaryEngine : BackgroundService
     private readonly ILoggerFactory _loggerFactory;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly PrimaryStats _stats;
+    private readonly TlsSettings _tls;
     private readonly Lock _lock = new();
     private readonly Channel<ProtectRequest> _protectRequests = Channel.CreateUnbounded<ProtectRequest>();
-    private readonly string _sessionId = Guid.NewGuid().ToString("N");
+    private string _sessionId = Guid.NewGuid().ToString("N");
 
     private QmpClient? _qmp;
     private GuestRam? _ram;
@@ -42,9 +44,11 @@ internal sealed partial class PrimaryEngine : BackgroundService
     private string? _target;
     private CancellationTokenSource? _protection;
     private volatile bool _guestShutdown;
+    private volatile bool _qemuGone;
 
-    public PrimaryEngine(IOptions<PrimaryOptions> options, PrimaryStats stats, ILoggerFactory loggerFactory, IHostApplicationLifetime lifetime)
+    public PrimaryEngine(IOptions<PrimaryOptions> options, PrimaryStats stats, ILoggerFactory loggerFactory, IHostApplicationLifetime lifetime, TlsSettings tls)
     {
+        _tls = tls;
         _options = options.Value;
         _stats = stats;
         _loggerFactory = loggerFactory;
@@ -152,6 +156,7 @@ internal sealed partial class PrimaryEngine : BackgroundService
             {
                 shutdowns.Dispose();
                 var reason = _guestShutdown ? "the guest powered off" : $"lost QEMU: {t.Exception?.InnerException?.Message ?? "QMP connection closed"}";
+                _qemuGone = true;
                 PrimaryLog.QemuGone(_logger, reason);
                 CancellationTokenSource? protection;
                 lock (_lock)

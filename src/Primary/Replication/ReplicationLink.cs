@@ -16,6 +16,7 @@ namespace McGrpc.Primary.Replication;
 internal sealed class ReplicationLink : IAsyncDisposable
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
 
     private readonly AsyncDuplexStreamingCall<PrimaryFrame, BackupFrame> _call;
     private readonly Channel<OutboundBatch> _outbound = Channel.CreateBounded<OutboundBatch>(new BoundedChannelOptions(32) { SingleReader = true });
@@ -116,20 +117,28 @@ internal sealed class ReplicationLink : IAsyncDisposable
     {
         _closing = true;
         _outbound.Writer.TryComplete();
+
+        // A backup that stops reading must not hold the primary here forever.
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(CloseTimeout);
         try
         {
-            await _sendLoop.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _sendLoop.WaitAsync(limit.Token).ConfigureAwait(false);
             if (goodbyeReason is not null)
             {
-                await _call.RequestStream.WriteAsync(new PrimaryFrame { Goodbye = new Goodbye { Reason = goodbyeReason } }, cancellationToken).ConfigureAwait(false);
+                await _call.RequestStream.WriteAsync(new PrimaryFrame { Goodbye = new Goodbye { Reason = goodbyeReason } }, limit.Token).ConfigureAwait(false);
             }
 
-            await _call.RequestStream.CompleteAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-            await _receiveLoop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            await _call.RequestStream.CompleteAsync().WaitAsync(limit.Token).ConfigureAwait(false);
+            await _receiveLoop.WaitAsync(TimeSpan.FromSeconds(5), limit.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RpcException or IOException or InvalidOperationException or TimeoutException)
         {
             PrimaryLog.LinkCloseFailed(_logger, e.Message);
+        }
+        catch (OperationCanceledException) when (limit.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            PrimaryLog.LinkCloseFailed(_logger, $"the backup did not take the close within {CloseTimeout.TotalSeconds:F0} s");
         }
         finally
         {
@@ -268,12 +277,35 @@ internal sealed class ReplicationLink : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A TLS failure surfaces as an opaque transport error; say where to look.
+    /// With TLS 1.3 a client certificate the backup refused shows up here only
+    /// as a connection closed during the HTTP/2 handshake.
+    /// </summary>
+    private static string TlsHint(RpcException e)
+    {
+        if (e.StatusCode is not (StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown))
+        {
+            return string.Empty;
+        }
+
+        var detail = e.Status.Detail;
+        if (detail.Contains("SSL", StringComparison.Ordinal) || detail.Contains("certificate", StringComparison.OrdinalIgnoreCase))
+        {
+            return " (TLS: the backup's certificate was not accepted; see the warning that names why)";
+        }
+
+        return detail.Contains("HTTP/2 handshake", StringComparison.Ordinal)
+            ? " (if the backup logged 'Refused a replication connection', it did not accept this daemon's certificate: check --tls-cert against the backup's --tls-ca)"
+            : string.Empty;
+    }
+
     private static ReplicationLinkException Translate(RpcException e)
     {
         var refused = e.StatusCode is StatusCode.FailedPrecondition or StatusCode.PermissionDenied or StatusCode.Unauthenticated;
         var failedOver = e.Trailers.GetValue(ReplicationMetadata.ReasonKey) == ReplicationMetadata.FailedOver;
         return new ReplicationLinkException(
-            $"The backup {(refused ? "refused the session" : "stream failed")}: {e.StatusCode}: {e.Status.Detail}",
+            $"The backup {(refused ? "refused the session" : "stream failed")}: {e.StatusCode}: {e.Status.Detail}{TlsHint(e)}",
             e,
             refused,
             failedOver);

@@ -13,6 +13,7 @@ internal sealed class SyncProgressTracker
     private int _round;
     private long _remainingDirtyPages;
     private bool _finished;
+    private double _finishedSeconds;
 
     public SyncProgressTracker(long ramSize, int pageSize)
     {
@@ -20,7 +21,8 @@ internal sealed class SyncProgressTracker
         _pageSize = pageSize;
     }
 
-    public double ElapsedSeconds => Stopwatch.GetElapsedTime(_started).TotalSeconds;
+    /// <summary>Time since the copy started, frozen once it finished so the rate stays what it was.</summary>
+    public double ElapsedSeconds => _finished ? _finishedSeconds : Stopwatch.GetElapsedTime(_started).TotalSeconds;
 
     public void Copied(long pages) => Interlocked.Add(ref _bytesCopied, pages * _pageSize);
 
@@ -30,7 +32,11 @@ internal sealed class SyncProgressTracker
         _remainingDirtyPages = dirtyPages;
     }
 
-    public void Finished() => _finished = true;
+    public void Finished()
+    {
+        _finishedSeconds = Stopwatch.GetElapsedTime(_started).TotalSeconds;
+        _finished = true;
+    }
 
     /// <summary>True at most every two seconds.</summary>
     public bool ShouldLog()

@@ -11,8 +11,22 @@ internal static class FailoverScenario
     /// <summary>kill -9 of the primary QEMU and mc-primary, as close together as two syscalls.</summary>
     public static void KillPrimaryHost(GuestChain chain)
     {
+        // SIGKILL both before waiting for either: like a host dying, neither
+        // gets to notice the other's death (mc-primary must not see QEMU go first).
+        foreach (var pid in new[] { chain.Primary.Pid, chain.PrimaryDaemon!.Pid })
+        {
+            try
+            {
+                System.Diagnostics.Process.GetProcessById(pid).Kill();
+            }
+            catch (ArgumentException)
+            {
+                // Already gone.
+            }
+        }
+
         chain.Primary.Kill();
-        chain.PrimaryDaemon!.Kill();
+        chain.PrimaryDaemon.Kill();
     }
 
     public static async Task<BackupStatus> WaitBackupStateAsync(GuestChain chain, string state, TimeSpan timeout)
