@@ -1,6 +1,7 @@
 using McGrpc.Backup.Control;
 using McGrpc.Backup.Engine;
 using McGrpc.Backup.Replication;
+using McGrpc.Shared.Frames;
 using McGrpc.Shared.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -32,17 +33,24 @@ internal static class Program
         var listen = ListenAddress.Parse(options.Listen, "--listen");
         var control = ListenAddress.Parse(options.Control, "--control");
         var metrics = DaemonHost.MetricsAddress(builder.Configuration, control);
+        if (!DaemonHost.AddTls(builder, "mc-backup", control, PeerRole.Backup))
+        {
+            return Environment.ExitCode;
+        }
+
+        builder.Services.AddGrpc().AddServiceOptions<ReplicationService>(o => o.MaxReceiveMessageSize = FrameLimits.MaxFrameBytes);
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddSingleton<BackupStats>();
         builder.Services.AddSingleton<BackupEngine>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<BackupEngine>());
+        builder.Services.AddBackupHealthChecks();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
             kestrel.Limits.Http2.InitialStreamWindowSize = 8 * 1024 * 1024;
             kestrel.Limits.MaxRequestBodySize = null;
-            DaemonHost.ListenGrpc(kestrel, listen);
-            DaemonHost.ListenGrpc(kestrel, control);
+            DaemonHost.ListenReplication(kestrel, listen);
+            DaemonHost.ListenControl(kestrel, control);
             if (metrics is not null)
             {
                 DaemonHost.ListenHttp1(kestrel, metrics);

@@ -17,6 +17,7 @@ internal static class Program
 
         var options = new PrimaryOptions();
         builder.Configuration.GetSection(PrimaryOptions.Section).Bind(options);
+        builder.Configuration.GetSection(Output.OutputBufferOptions.Section).Bind(options.Output); // Output:Userspace, Output:Kernel
         var problems = options.Validate();
         if (problems.Count > 0)
         {
@@ -30,13 +31,19 @@ internal static class Program
 
         var control = ListenAddress.Parse(options.Control, "--control");
         var metrics = DaemonHost.MetricsAddress(builder.Configuration, control);
+        if (!DaemonHost.AddTls(builder, "mc-primary", control, PeerRole.Primary, options.Target))
+        {
+            return Environment.ExitCode;
+        }
+
         builder.Services.AddSingleton(Options.Create(options));
         builder.Services.AddSingleton<PrimaryStats>();
         builder.Services.AddSingleton<PrimaryEngine>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<PrimaryEngine>());
+        builder.Services.AddPrimaryHealthChecks();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            DaemonHost.ListenGrpc(kestrel, control);
+            DaemonHost.ListenControl(kestrel, control);
             if (metrics is not null)
             {
                 DaemonHost.ListenHttp1(kestrel, metrics);

@@ -4,7 +4,7 @@ using McGrpc.Protos.Control;
 
 namespace McGrpc.Backup.Control;
 
-/// <summary>The operator API of mc-backup.</summary>
+/// <summary>The operator API of mc-backup: validates, calls the engine, maps refusals to status codes.</summary>
 internal sealed class BackupControlService : BackupControl.BackupControlBase
 {
     private readonly BackupEngine _engine;
@@ -21,7 +21,9 @@ internal sealed class BackupControlService : BackupControl.BackupControlBase
     {
         try
         {
-            await _engine.FailoverAsync(request.Force, requestedByOperator: true, context.CancellationToken).ConfigureAwait(false);
+            // Not the call's token: a client that disconnects or times out must
+            // not abort a failover halfway (the restore has its own time limits).
+            await _engine.FailoverAsync(request.Force, requestedByOperator: true, CancellationToken.None).ConfigureAwait(false);
         }
         catch (FailoverException e)
         {
@@ -33,15 +35,16 @@ internal sealed class BackupControlService : BackupControl.BackupControlBase
 
     public override Task<BackupStatus> SetFailoverPolicy(SetFailoverPolicyRequest request, ServerCallContext context)
     {
-        try
+        if (!BackupEngine.IsFailoverPolicy(request.Policy))
         {
-            _engine.SetFailoverPolicy(request.Policy);
-        }
-        catch (ArgumentException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message.Split(" (Parameter", 2)[0]));
+            throw new RpcException(new Status(
+                StatusCode.InvalidArgument,
+                string.IsNullOrWhiteSpace(request.Policy)
+                    ? "policy is required: auto (fail over when the primary is declared dead) or manual (wait for the Failover call)."
+                    : $"Unknown failover policy '{request.Policy}'; use auto or manual."));
         }
 
+        _engine.SetFailoverPolicy(request.Policy);
         return Task.FromResult(_engine.GetStatus());
     }
 }

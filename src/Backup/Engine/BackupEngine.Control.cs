@@ -12,23 +12,37 @@ internal sealed partial class BackupEngine
         _ => state.ToString().ToLowerInvariant(),
     };
 
+    /// <summary>The policies SetFailoverPolicy accepts (exactly, like the --failover-policy option).</summary>
+    public static bool IsFailoverPolicy(string? policy) => policy is "auto" or "manual";
+
+    /// <summary>
+    /// Switches between auto and manual at any time. Switching to auto while
+    /// the primary is already declared dead fails over at once.
+    /// </summary>
     public void SetFailoverPolicy(string policy)
     {
-        if (policy is not ("auto" or "manual"))
+        if (!IsFailoverPolicy(policy))
         {
             throw new ArgumentException($"Unknown failover policy '{policy}'; use auto or manual.", nameof(policy));
         }
 
         bool failNow;
+        string previous;
         lock (_lock)
         {
+            previous = _policy;
             _policy = policy;
             // Switching to auto while the primary is already declared dead acts on it.
-            failNow = policy == "auto" && _state == BackupState.PrimaryLost && _hasCheckpoint;
+            failNow = policy == "auto" && previous != "auto" && _state == BackupState.PrimaryLost && _hasCheckpoint;
         }
 
-        BackupLog.PolicyChanged(_logger, policy);
-        Changed?.Invoke();
+        if (previous != policy)
+        {
+            BackupLog.PolicyChanged(_logger, policy);
+            _stats.SetPolicy(policy);
+            Changed?.Invoke();
+        }
+
         if (failNow)
         {
             _ = Task.Run(async () =>

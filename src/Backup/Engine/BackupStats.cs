@@ -1,5 +1,7 @@
 using McGrpc.Protos.Control;
+using McGrpc.Shared.Hosting;
 using McGrpc.Shared.Stats;
+using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace McGrpc.Backup.Engine;
@@ -16,6 +18,11 @@ internal sealed class BackupStats
     private readonly Gauge _lastApplied = Metrics.CreateGauge("mcgrpc_backup_last_applied_epoch", "Last applied epoch.");
     private readonly Gauge _failoverSeconds = Metrics.CreateGauge("mcgrpc_backup_failover_seconds", "Last failover: last primary frame to running guest.");
     private readonly Gauge _stateGauge = Metrics.CreateGauge("mcgrpc_backup_state", "1 for the current state.", new GaugeConfiguration { LabelNames = ["state"] });
+    private readonly Gauge _policyGauge = Metrics.CreateGauge("mcgrpc_backup_failover_policy", "1 for the failover policy in force.", new GaugeConfiguration { LabelNames = ["policy"] });
+    private readonly Gauge _checkpointStop = Metrics.CreateGauge("mcgrpc_backup_last_checkpoint_stop_timestamp_seconds", "When the primary stopped the guest for the last applied checkpoint (Unix time; lag = time() - this).");
+    private readonly Counter _failovers = Metrics.CreateCounter("mcgrpc_backup_failovers_total", "Failovers completed (the VM runs here).");
+    private readonly Gauge _syncCopied = Metrics.CreateGauge("mcgrpc_backup_sync_received_bytes", "Initial copy: bytes of guest RAM received so far.");
+    private readonly Gauge _syncRam = Metrics.CreateGauge("mcgrpc_backup_sync_ram_bytes", "Initial copy: guest RAM size.");
     private readonly RollingPercentiles _applyMs = new();
     private readonly Lock _lock = new();
     private ulong _appliedCount;
@@ -24,7 +31,18 @@ internal sealed class BackupStats
     private string _lastRejection = string.Empty;
     private ulong _digestChecks;
     private ulong _digestMismatchCount;
+    private readonly bool _replicationTls;
     private SyncProgressTracker? _sync;
+
+    public BackupStats(IOptions<BackupOptions> options, TlsSettings tls)
+    {
+        _replicationTls = tls.ReplicationTls;
+        SetPolicy(options.Value.FailoverPolicy);
+        SetState(BackupState.Starting);
+
+        // Progress of a long initial copy changes continuously; sample it when scraped.
+        Metrics.DefaultRegistry.AddBeforeCollectCallback(SampleSync);
+    }
 
     public void Applied(Protos.Replication.Commit commit, double applyMs, bool digestChecked, bool digestOk)
     {
@@ -46,6 +64,11 @@ internal sealed class BackupStats
         _pages.Inc(commit.PageCount);
         _apply.Observe(applyMs / 1000);
         _lastApplied.Set(commit.Epoch);
+        if (commit.StoppedAtUnixMs > 0)
+        {
+            _checkpointStop.Set(commit.StoppedAtUnixMs / 1000.0);
+        }
+
         if (digestChecked && !digestOk)
         {
             _digestMismatches.Inc();
@@ -73,7 +96,19 @@ internal sealed class BackupStats
         _rejected.Inc();
     }
 
-    public void FailedOver(FailoverTiming timing) => _failoverSeconds.Set(timing.TotalMs / 1000);
+    public void FailedOver(FailoverTiming timing)
+    {
+        _failoverSeconds.Set(timing.TotalMs / 1000);
+        _failovers.Inc();
+    }
+
+    public void SetPolicy(string policy)
+    {
+        foreach (var value in new[] { "auto", "manual" })
+        {
+            _policyGauge.WithLabels(value).Set(value == policy ? 1 : 0);
+        }
+    }
 
     public void SetSync(SyncProgressTracker sync)
     {
@@ -102,6 +137,7 @@ internal sealed class BackupStats
             status.LastRejection = _lastRejection;
             status.DigestChecks = _digestChecks;
             status.DigestMismatches = _digestMismatchCount;
+            status.ReplicationTls = _replicationTls;
             sync = _sync;
         }
 
@@ -118,6 +154,22 @@ internal sealed class BackupStats
                 RateMbps = s.RateMbps,
                 EtaSeconds = s.EtaSeconds,
             };
+        }
+    }
+
+    private void SampleSync()
+    {
+        SyncProgressTracker? sync;
+        lock (_lock)
+        {
+            sync = _sync;
+        }
+
+        if (sync is not null)
+        {
+            var s = sync.Snapshot();
+            _syncCopied.Set(s.BytesCopied);
+            _syncRam.Set(s.RamSize);
         }
     }
 }

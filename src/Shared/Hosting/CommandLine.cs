@@ -14,6 +14,27 @@ internal static class CommandLine
     public static Dictionary<string, string> SwitchMappings(IEnumerable<OptionDoc> options)
         => options.ToDictionary(o => o.Switch, o => o.Key, StringComparer.Ordinal);
 
+    /// <summary>
+    /// Gives flag switches their value: "--insecure-plaintext" not followed by
+    /// "true" or "false" becomes "--insecure-plaintext true", so the
+    /// configuration provider does not swallow the next argument as its value.
+    /// </summary>
+    public static string[] ExpandFlags(string[] args, IEnumerable<OptionDoc> options)
+    {
+        var flags = options.Where(o => o.Flag).Select(o => o.Switch).ToHashSet(StringComparer.Ordinal);
+        var expanded = new List<string>(args.Length + 2);
+        for (var i = 0; i < args.Length; i++)
+        {
+            expanded.Add(args[i]);
+            if (flags.Contains(args[i]) && (i + 1 == args.Length || !bool.TryParse(args[i + 1], out _)))
+            {
+                expanded.Add("true");
+            }
+        }
+
+        return [.. expanded];
+    }
+
     /// <summary>Rejects switches that are not in the table, so a typo does not silently become a default.</summary>
     public static string? FindUnknownSwitch(string[] args, IEnumerable<OptionDoc> options)
     {
@@ -48,7 +69,8 @@ internal static class CommandLine
         foreach (var option in options)
         {
             text.AppendLine();
-            text.AppendLine($"  {option.Switch} <value>   ({option.Key}, default: {option.Default})");
+            var value = option.Flag ? string.Empty : " <value>";
+            text.AppendLine($"  {option.Switch}{value}   ({option.Key}, default: {option.Default})");
             foreach (var line in Wrap(option.Description, 72))
             {
                 text.AppendLine($"      {line}");

@@ -17,6 +17,7 @@ internal static class DaemonHost
     [
         new("--metrics", "Metrics:Listen", "127.0.0.1:<control port + 1000>", "Prometheus metrics listener (HTTP/1.1, path /metrics): HOST:PORT, unix:/path, or 'off'."),
         new("--log-level", "Logging:LogLevel:Default", "Information", "Log level: Trace, Debug, Information, Warning, Error."),
+        .. TlsOptions.Docs,
     ];
 
     /// <summary>
@@ -49,7 +50,7 @@ internal static class DaemonHost
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddJsonFile("appsettings.json", optional: true);
         builder.Configuration.AddEnvironmentVariables("MCGRPC_");
-        builder.Configuration.AddCommandLine(args, CommandLine.SwitchMappings(all));
+        builder.Configuration.AddCommandLine(CommandLine.ExpandFlags(args, all), CommandLine.SwitchMappings(all));
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -71,6 +72,78 @@ internal static class DaemonHost
     /// <summary>Binds a gRPC (HTTP/2 without TLS, as grpcurl -plaintext expects) listener.</summary>
     public static void ListenGrpc(KestrelServerOptions kestrel, ListenAddress address)
         => Listen(kestrel, address, HttpProtocols.Http2);
+
+    /// <summary>
+    /// Binds, validates and loads the transport-security options ("Tls"
+    /// section) and registers the resulting <see cref="TlsSettings"/>. Returns
+    /// false after printing why when the daemon must not start: certificates
+    /// missing or unusable, a plaintext control API on a non-loopback address,
+    /// or (mc-primary) a <paramref name="target"/> whose scheme contradicts the transport.
+    /// </summary>
+    public static bool AddTls(WebApplicationBuilder builder, string program, ListenAddress control, PeerRole role, string? target = null)
+    {
+        var options = new TlsOptions();
+        builder.Configuration.GetSection(TlsOptions.Section).Bind(options);
+        var problems = options.Validate(control).ToList();
+        TlsSettings? settings = null;
+        if (problems.Count == 0)
+        {
+            try
+            {
+                settings = TlsSettings.Load(options, control, role);
+            }
+            catch (TlsSetupException e)
+            {
+                problems.Add(e.Message);
+            }
+        }
+
+        if (settings is not null && target is not null && ReplicationTarget.TryParse(target, out var parsed, out _) && settings.TargetProblem(parsed!) is { } targetProblem)
+        {
+            problems.Add($"--target: {targetProblem}");
+        }
+
+        if (problems.Count > 0)
+        {
+            foreach (var problem in problems)
+            {
+                Console.Error.WriteLine($"{program}: {problem}");
+            }
+
+            Environment.ExitCode = 64;
+            return false;
+        }
+
+        builder.Services.AddSingleton(settings!);
+        return true;
+    }
+
+    /// <summary>
+    /// Binds the replication listener: mutual TLS (the peer must present a
+    /// certificate from the configured CA, checked before any frame is read)
+    /// unless --insecure-plaintext.
+    /// </summary>
+    public static void ListenReplication(KestrelServerOptions kestrel, ListenAddress address)
+    {
+        var tls = kestrel.ApplicationServices.GetRequiredService<TlsSettings>();
+        var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("McGrpc.Tls");
+        Listen(kestrel, address, HttpProtocols.Http2, tls.ReplicationTls
+            ? o => o.UseHttps(tls.ServerOptions("replication", clientCertificateRequired: true, tls.PeerName, logger))
+            : null);
+    }
+
+    /// <summary>
+    /// Binds the control listener: plaintext on loopback or a unix socket (file
+    /// mode 0600), TLS everywhere else unless --control-insecure-plaintext.
+    /// </summary>
+    public static void ListenControl(KestrelServerOptions kestrel, ListenAddress address)
+    {
+        var tls = kestrel.ApplicationServices.GetRequiredService<TlsSettings>();
+        var logger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("McGrpc.Tls");
+        Listen(kestrel, address, HttpProtocols.Http2, tls.ControlTls
+            ? o => o.UseHttps(tls.ServerOptions("control", tls.ControlClientCertificateRequired, expectedClientName: null, logger))
+            : null);
+    }
 
     /// <summary>The metrics address: configured, "off", or the control port + 1000 on loopback.</summary>
     public static ListenAddress? MetricsAddress(IConfiguration configuration, ListenAddress control)
@@ -100,6 +173,8 @@ internal static class DaemonHost
     /// <summary>Reflection, health and metrics, on every daemon, behind a gate that keeps each listener to its own services.</summary>
     public static void MapCommon(WebApplication app, ListenerGate gate, ListenAddress? metrics)
     {
+        app.Services.GetService<TlsSettings>()?.LogAtStart(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("McGrpc.Tls"));
+
         if (metrics is not null)
         {
             gate.Allow(metrics, "/metrics");
@@ -119,16 +194,23 @@ internal static class DaemonHost
         }
     }
 
-    private static void Listen(KestrelServerOptions kestrel, ListenAddress address, HttpProtocols protocols)
+    private static void Listen(KestrelServerOptions kestrel, ListenAddress address, HttpProtocols protocols, Action<ListenOptions>? secure = null)
     {
+        void Configure(ListenOptions listen)
+        {
+            listen.Protocols = protocols;
+            ListenerGate.Tag(listen, address);
+            secure?.Invoke(listen);
+        }
+
         if (address.UnixPath is { } path)
         {
             File.Delete(path);
-            kestrel.ListenUnixSocket(path, o => o.Protocols = protocols);
+            kestrel.ListenUnixSocket(path, Configure);
         }
         else
         {
-            kestrel.Listen(address.Endpoint!, o => o.Protocols = protocols);
+            kestrel.Listen(address.Endpoint!, Configure);
         }
     }
 }

@@ -1,7 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace McGrpc.Shared.Hosting;
 
@@ -13,6 +15,8 @@ namespace McGrpc.Shared.Hosting;
 /// </summary>
 internal sealed class ListenerGate
 {
+    private static readonly object ListenerKey = new();
+
     private readonly List<(ListenAddress Address, string[] Prefixes)> _rules = [];
 
     public ListenerGate Allow(ListenAddress address, params string[] pathPrefixes)
@@ -21,14 +25,27 @@ internal sealed class ListenerGate
         return this;
     }
 
+    /// <summary>
+    /// Marks every connection of a listener with its address. HTTP middleware
+    /// is not told which listener a connection came in on, and a unix socket
+    /// connection has no local IP endpoint to tell by.
+    /// </summary>
+    public static void Tag(ListenOptions listen, ListenAddress address)
+        => listen.Use(next => connection =>
+        {
+            connection.Items[ListenerKey] = address;
+            return next(connection);
+        });
+
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
     {
+        var tagged = context.Features.Get<IConnectionItemsFeature>()?.Items.TryGetValue(ListenerKey, out var tag) == true ? tag as ListenAddress : null;
         var local = context.Features.Get<IConnectionEndPointFeature>()?.LocalEndPoint
             ?? (context.Connection.LocalIpAddress is { } ip ? new IPEndPoint(ip, context.Connection.LocalPort) : null);
         var path = context.Request.Path.Value ?? string.Empty;
         foreach (var (address, prefixes) in _rules)
         {
-            if (Matches(address, local))
+            if (tagged is not null ? tagged == address : Matches(address, local))
             {
                 if (prefixes.Any(p => path.StartsWith(p, StringComparison.Ordinal)))
                 {

@@ -4,10 +4,15 @@ namespace McGrpc.Shared.Hosting;
 
 /// <summary>
 /// Where the primary sends checkpoints: "tcp:HOST:PORT" (as in QEMU's
-/// "migrate tcp:..."), "http://HOST:PORT" or "https://HOST:PORT".
+/// "migrate tcp:..."), "http://HOST:PORT" or "https://HOST:PORT". "tcp:" takes
+/// the transport the daemon is configured for (TLS unless --insecure-plaintext);
+/// an explicit scheme must agree with it (<see cref="Resolve"/>).
 /// </summary>
+/// <param name="Address">The target; scheme "tcp" when given as tcp:HOST:PORT.</param>
 internal sealed record ReplicationTarget(Uri Address)
 {
+    public const string TcpScheme = "tcp";
+
     public static bool TryParse(string? value, out ReplicationTarget? target, out string error)
     {
         target = null;
@@ -35,7 +40,7 @@ internal sealed record ReplicationTarget(Uri Address)
                 host = $"[{host}]";
             }
 
-            uriText = $"http://{host}:{hostPort[(colon + 1)..]}";
+            uriText = $"{TcpScheme}://{host}:{hostPort[(colon + 1)..]}";
         }
         else if (value.StartsWith("http://", StringComparison.Ordinal) || value.StartsWith("https://", StringComparison.Ordinal))
         {
@@ -53,7 +58,7 @@ internal sealed record ReplicationTarget(Uri Address)
             return false;
         }
 
-        if (uri.IsDefaultPort && !uriText.Contains($":{uri.Port.ToString(CultureInfo.InvariantCulture)}", StringComparison.Ordinal))
+        if ((uri.IsDefaultPort || uri.Port < 0) && !uriText.Contains($":{uri.Port.ToString(CultureInfo.InvariantCulture)}", StringComparison.Ordinal))
         {
             error = $"'{value}' has no port; the backup's replication port must be given.";
             return false;
@@ -69,5 +74,41 @@ internal sealed record ReplicationTarget(Uri Address)
         return true;
     }
 
-    public override string ToString() => Address.GetLeftPart(UriPartial.Authority);
+    /// <summary>The host the backup's certificate must name unless --tls-peer-name says otherwise.</summary>
+    public string Host => Address.IdnHost;
+
+    /// <summary>
+    /// The address to connect to with the configured transport: "tcp:" becomes
+    /// https (TLS) or http (plaintext); an explicit scheme that contradicts the
+    /// configuration is refused rather than silently downgraded or upgraded.
+    /// </summary>
+    public bool Resolve(bool tls, out Uri address, out string error)
+    {
+        error = string.Empty;
+        var scheme = Address.Scheme;
+        if (scheme == TcpScheme)
+        {
+            address = new UriBuilder(Address) { Scheme = tls ? Uri.UriSchemeHttps : Uri.UriSchemeHttp }.Uri;
+            return true;
+        }
+
+        address = Address;
+        if (tls && scheme == Uri.UriSchemeHttp)
+        {
+            error = $"{this} is plaintext but replication uses TLS; give tcp:{Address.Authority} or https://{Address.Authority}, or start mc-primary with --insecure-plaintext (tests only).";
+            return false;
+        }
+
+        if (!tls && scheme == Uri.UriSchemeHttps)
+        {
+            error = $"{this} asks for TLS but mc-primary runs with --insecure-plaintext; give tcp:{Address.Authority} or http://{Address.Authority}, or configure --tls-ca/--tls-cert/--tls-key instead.";
+            return false;
+        }
+
+        return true;
+    }
+
+    public override string ToString() => Address.Scheme == TcpScheme
+        ? $"tcp:{Address.Authority}"
+        : Address.GetLeftPart(UriPartial.Authority);
 }
