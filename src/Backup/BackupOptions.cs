@@ -49,6 +49,16 @@ internal sealed class BackupOptions
     /// <summary>Largest device-state stream accepted (bytes). Default 64 MiB.</summary>
     public long MaxDeviceStateBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// A full copy may send at most this many times guest RAM's page count
+    /// (pre-copy rounds resend pages); more is refused as a runaway stream.
+    /// Default 64, above mc-primary's default of one pass plus 30 rounds.
+    /// </summary>
+    public int MaxFullCopyPasses { get; set; } = 64;
+
+    /// <summary>A replication stream that sends no Hello within this many ms is closed. Default 10000.</summary>
+    public int HelloTimeoutMs { get; set; } = 10000;
+
     /// <summary>Unix socket QEMU listens on for the device state at failover. Default: a per-process path in the temp directory.</summary>
     public string? IncomingSocket { get; set; }
 
@@ -64,6 +74,8 @@ internal sealed class BackupOptions
         new("--failover-policy", $"{Section}:FailoverPolicy", "auto", "auto: fail over when the primary is declared dead; manual: wait for the Failover call."),
         new("--max-staging-bytes", $"{Section}:MaxStagingBytes", "guest RAM size", "Memory for staging one epoch before applying it."),
         new("--max-device-state-bytes", $"{Section}:MaxDeviceStateBytes", "67108864", "Largest device-state stream accepted."),
+        new("--max-full-copy-passes", $"{Section}:MaxFullCopyPasses", "64", "A full copy may send at most this many times RAM's page count (raise it with mc-primary's --precopy-max-rounds)."),
+        new("--hello-timeout", $"{Section}:HelloTimeoutMs", "10000", "Close a replication stream that sends no Hello within this many ms."),
         new("--incoming-socket", $"{Section}:IncomingSocket", "temp dir", "Unix socket QEMU listens on for the device state at failover."),
     ];
 
@@ -88,6 +100,11 @@ internal sealed class BackupOptions
         if (FailoverPolicy is not ("auto" or "manual"))
         {
             problems.Add($"--failover-policy must be auto or manual, not '{FailoverPolicy}'.");
+        }
+
+        if (MaxFullCopyPasses <= 0 || HelloTimeoutMs <= 0)
+        {
+            problems.Add($"--max-full-copy-passes and --hello-timeout must be positive, not {MaxFullCopyPasses} and {HelloTimeoutMs}.");
         }
 
         if (MaxStagingBytes < 0 || MaxDeviceStateBytes <= 0)

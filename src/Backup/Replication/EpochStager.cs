@@ -10,11 +10,17 @@ namespace McGrpc.Backup.Replication;
 /// An incremental epoch is decoded into a staging area and applied only after
 /// its Commit checked out (counts, sizes, digest), so RAM always holds exactly
 /// one checkpoint. A full epoch (the initial copy) is written to RAM chunk by
-/// chunk after each chunk is validated: there is no checkpoint yet to keep.
-/// Not thread-safe: one session's receive loop owns it.
+/// chunk after each chunk is validated: the backup has no checkpoint to keep
+/// once the first chunk is written (see <see cref="Begin"/>). Every write lands
+/// inside the RAM mapping or the staging mapping, at offsets the decoder
+/// checked against RAM size; one epoch's pages, staged bytes and device state
+/// are bounded. Not thread-safe: one session's receive loop owns it.
 /// </summary>
 internal sealed class EpochStager : IDisposable
 {
+    /// <summary>Default of <see cref="MaxFullCopyPasses"/>: mc-primary sends RAM once plus at most 30 pre-copy rounds by default.</summary>
+    public const int DefaultFullCopyPasses = 64;
+
     private readonly GuestRam _ram;
     private readonly PageChunkDecoder _decoder;
     private readonly MappedMemory _staging;
@@ -22,17 +28,41 @@ internal sealed class EpochStager : IDisposable
     private readonly byte[] _scratch = new byte[FrameLimits.MaxChunkRawBytes];
     private readonly List<StagedRun> _runs = [];
     private readonly ContentDigest _digest = new();
+    private readonly long _maxIncrementalPages;
+    private readonly long _maxFullPages;
     private byte[] _deviceState = new byte[512 * 1024];
+    private ulong[]? _fullCoverage;
+    private long _fullCoveredPages;
     private long _stagingUsed;
+    private Action? _beforeFirstRamWrite;
 
-    public EpochStager(GuestRam ram, long maxStagingBytes, long maxDeviceStateBytes)
+    /// <param name="ram">The guest RAM that verified epochs are written to.</param>
+    /// <param name="maxStagingBytes">Staging memory for one incremental epoch; 0 or more than RAM means RAM size.</param>
+    /// <param name="maxDeviceStateBytes">Largest device-state blob of one epoch.</param>
+    /// <param name="maxFullCopyPasses">A full copy may send at most this many times RAM's page count (pre-copy rounds resend pages).</param>
+    public EpochStager(GuestRam ram, long maxStagingBytes, long maxDeviceStateBytes, int maxFullCopyPasses = DefaultFullCopyPasses)
     {
         _ram = ram;
         _decoder = new PageChunkDecoder(ram.Size, ram.PageSize);
         var staging = maxStagingBytes > 0 ? Math.Min(maxStagingBytes, ram.Size) : ram.Size;
         _staging = MappedMemory.AllocateAnonymous(staging);
-        _maxDeviceStateBytes = maxDeviceStateBytes;
+        _maxDeviceStateBytes = Math.Min(maxDeviceStateBytes, Array.MaxLength);
+        MaxFullCopyPasses = Math.Max(1, maxFullCopyPasses);
+
+        // An incremental epoch sends each dirty page once: never more pages
+        // than RAM has. Both bounds also bound the chunks of an epoch (each
+        // carries at least one page) and so the bookkeeping kept for it.
+        _maxIncrementalPages = ram.PageCount;
+        _maxFullPages = ram.PageCount * MaxFullCopyPasses;
     }
+
+    /// <summary>Bytes of staging memory: one incremental epoch's decoded pages must fit.</summary>
+    public long StagingCapacity => _staging.Length;
+
+    public int MaxFullCopyPasses { get; }
+
+    /// <summary>Largest device-state blob accepted for one epoch.</summary>
+    public long MaxDeviceStateBytes => _maxDeviceStateBytes;
 
     /// <summary>The epoch being received, when one is open.</summary>
     public ulong? Epoch { get; private set; }
@@ -50,12 +80,22 @@ internal sealed class EpochStager : IDisposable
     /// <summary>Bytes written straight into RAM by the full epoch in progress.</summary>
     public long FullBytesWritten { get; private set; }
 
-    /// <summary>Opens epoch <paramref name="epoch"/>; the caller checked its number.</summary>
-    public void Begin(ulong epoch, bool full)
+    /// <summary>A full copy has written into RAM: whatever RAM held before is gone.</summary>
+    public bool RamTouched { get; private set; }
+
+    /// <summary>
+    /// Opens epoch <paramref name="epoch"/>; the caller checked its number
+    /// (<see cref="EpochRules.Open"/>). For a full copy,
+    /// <paramref name="beforeFirstRamWrite"/> runs once, after the first chunk
+    /// checked out and before its pages reach RAM: the moment the previous
+    /// checkpoint stops being one. It may throw to stop the write.
+    /// </summary>
+    public void Begin(ulong epoch, EpochKind kind, Action? beforeFirstRamWrite = null)
     {
         Discard();
         Epoch = epoch;
-        Full = full;
+        Full = kind == EpochKind.Full;
+        _beforeFirstRamWrite = Full ? beforeFirstRamWrite : null;
     }
 
     /// <summary>Validates and decodes a chunk; a full epoch's pages go to RAM now, others to staging.</summary>
@@ -63,6 +103,20 @@ internal sealed class EpochStager : IDisposable
     {
         var epoch = RequireOpen(chunk.Epoch, "page chunk");
         var rawLength = _decoder.ValidateRuns(chunk);
+        ulong chunkPages = 0;
+        foreach (var run in chunk.Runs)
+        {
+            chunkPages += run.PageCount;
+        }
+
+        var maxPages = Full ? _maxFullPages : _maxIncrementalPages;
+        if ((ulong)Pages + chunkPages > (ulong)maxPages)
+        {
+            throw new FrameFormatException(Full
+                ? $"Full copy epoch {epoch} sends more than {maxPages:#,0} pages, {MaxFullCopyPasses} times guest RAM (Backup:MaxFullCopyPasses)."
+                : $"Epoch {epoch} sends more than {maxPages:#,0} pages, the page count of guest RAM; an incremental epoch sends each page at most once.");
+        }
+
         Span<byte> target;
         if (Full)
         {
@@ -81,6 +135,12 @@ internal sealed class EpochStager : IDisposable
         _decoder.Decode(chunk, target);
 
         // Everything about the chunk is known to be sound from here on.
+        if (Full && !RamTouched)
+        {
+            _beforeFirstRamWrite?.Invoke();
+            RamTouched = true;
+        }
+
         var position = 0;
         foreach (var run in chunk.Runs)
         {
@@ -91,6 +151,7 @@ internal sealed class EpochStager : IDisposable
             {
                 WriteToRam(run.Offset, run.PageCount, run.Zero, bytes);
                 FullBytesWritten += (long)run.PageCount * _ram.PageSize;
+                Cover((long)(run.Offset / (ulong)_ram.PageSize), run.PageCount);
             }
             else
             {
@@ -180,6 +241,13 @@ internal sealed class EpochStager : IDisposable
             problems.Add("no device state");
         }
 
+        // A full copy is the whole checkpoint: a page it never sent would keep
+        // whatever RAM held before, a mix of two states.
+        if (Full && _fullCoveredPages != _ram.PageCount)
+        {
+            problems.Add($"the full copy sent {_fullCoveredPages:#,0} of the {_ram.PageCount:#,0} pages of guest RAM");
+        }
+
         if (problems.Count == 0 && !commit.ContentDigest.Span.SequenceEqual(_digest.Finish()))
         {
             problems.Add("content digest differs from the frames received");
@@ -215,6 +283,14 @@ internal sealed class EpochStager : IDisposable
         Chunks = 0;
         DeviceStateLength = 0;
         FullBytesWritten = 0;
+        RamTouched = false;
+        _beforeFirstRamWrite = null;
+        if (_fullCoveredPages > 0)
+        {
+            Array.Clear(_fullCoverage!);
+            _fullCoveredPages = 0;
+        }
+
         _stagingUsed = 0;
         _runs.Clear();
         _digest.Reset();
@@ -255,6 +331,22 @@ internal sealed class EpochStager : IDisposable
             if (page.ContainsAnyExcept((byte)0))
             {
                 page.Clear();
+            }
+        }
+    }
+
+    /// <summary>Marks pages [first, first + count) as sent by the full copy in progress.</summary>
+    private void Cover(long first, uint count)
+    {
+        _fullCoverage ??= new ulong[(_ram.PageCount + 63) / 64];
+        for (var page = first; page < first + count; page++)
+        {
+            ref var word = ref _fullCoverage[page >> 6];
+            var bit = 1UL << (int)(page & 63);
+            if ((word & bit) == 0)
+            {
+                word |= bit;
+                _fullCoveredPages++;
             }
         }
     }

@@ -10,7 +10,7 @@ namespace McGrpc.Tests.Infrastructure;
 /// failover the backup VM, now running the guest, becomes the next primary,
 /// which is also how an operator restores protection in production.
 /// </summary>
-public sealed class GuestChain : IAsyncLifetime
+public class GuestChain : IAsyncLifetime
 {
     public const string VmName = "chainvm";
 
@@ -39,9 +39,17 @@ public sealed class GuestChain : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Primary = await TestVm.StartAsync(new TestVmOptions { Name = VmName, Run = "counter,memverify" });
+        Primary = await TestVm.StartAsync(await CreateVmOptionsAsync(null));
         await Primary.WaitForSerialAsync(l => l.Contains("GUEST READY", StringComparison.Ordinal), TimeSpan.FromSeconds(120), "GUEST READY");
     }
+
+    /// <summary>
+    /// Options of the chain's first VM (<paramref name="primary"/> null) or of
+    /// a new incoming backup for <paramref name="primary"/>. A subclass can
+    /// give each VM resources of its own (a tap device, for example).
+    /// </summary>
+    internal virtual Task<TestVmOptions> CreateVmOptionsAsync(TestVmOptions? primary)
+        => Task.FromResult(primary is null ? new TestVmOptions { Name = VmName, Run = "counter,memverify" } : primary with { Incoming = true });
 
     /// <summary>
     /// Stops whatever protects the guest now (backup first, so nothing fails
@@ -51,13 +59,14 @@ public sealed class GuestChain : IAsyncLifetime
     internal async Task ProtectAsync(string[]? primaryArgs = null, string[]? backupArgs = null, bool waitProtected = true)
     {
         await TearDownProtectionAsync();
-        Backup = await TestVm.StartAsync(Primary.Options with { Incoming = true });
+        Backup = await TestVm.StartAsync(await CreateVmOptionsAsync(Primary.Options));
         ReplicationPort = FreePort.Next();
         BackupControlPort = FreePort.Next();
         PrimaryControlPort = FreePort.Next();
         BackupDaemon = DaemonProcess.StartBackup(
         [
             "--qmp", Backup.DaemonQmpSocket, "--listen", $"127.0.0.1:{ReplicationPort}", "--control", $"127.0.0.1:{BackupControlPort}", "--metrics", "off",
+            .. Security.TestPki.Shared.BackupArgs,
             .. backupArgs ?? [],
         ]);
         _backupChannel = GrpcChannel.ForAddress($"http://127.0.0.1:{BackupControlPort}");
@@ -76,6 +85,7 @@ public sealed class GuestChain : IAsyncLifetime
         var daemon = DaemonProcess.StartPrimary(
         [
             "--qmp", Primary.DaemonQmpSocket, "--target", $"tcp:127.0.0.1:{ReplicationPort}", "--control", $"127.0.0.1:{PrimaryControlPort}", "--metrics", "off",
+            .. Security.TestPki.Shared.PrimaryArgs,
             .. primaryArgs ?? [],
         ]);
         _primaryChannel?.Dispose();
@@ -150,7 +160,7 @@ public sealed class GuestChain : IAsyncLifetime
         return string.Join('\n', parts);
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         await RetireDaemonsAsync();
         if (Backup is not null)
