@@ -40,8 +40,16 @@ internal sealed class PrimaryOptions
     /// <summary>Dirty tracker: auto (best that works here), uffd-wp, soft-dirty or compare. Default auto.</summary>
     public string Tracker { get; set; } = "auto";
 
-    /// <summary>Output buffer back end: none, userspace or kernel. Default none.</summary>
-    public string OutputBuffer { get; set; } = "none";
+    /// <summary>
+    /// Output buffer back end: auto, userspace, kernel or none. Default auto:
+    /// userspace when a guest NIC has a network backend, none when the VM has
+    /// no NIC (nothing to hold). "none" lets the guest's output out before its
+    /// checkpoint is acked, so a failover can contradict what clients saw.
+    /// </summary>
+    public string OutputBuffer { get; set; } = "auto";
+
+    /// <summary>Options of the output buffer back ends, bound from the "Output" section (Output:Userspace, Output:Kernel).</summary>
+    public Output.OutputBufferOptions Output { get; set; } = new();
 
     /// <summary>
     /// Test mode: hash all guest RAM at every stop and have the backup check it
@@ -96,7 +104,7 @@ internal sealed class PrimaryOptions
         new("--max-in-flight", $"{Section}:MaxEpochsInFlight", "4", "Epochs sent but not acked before the next stop waits."),
         new("--control", $"{Section}:Control", "127.0.0.1:7100", "Control API listener: HOST:PORT or unix:/path."),
         new("--tracker", $"{Section}:Tracker", "auto", "Dirty tracker: auto, uffd-wp, soft-dirty or compare."),
-        new("--output-buffer", $"{Section}:OutputBuffer", "none", "Network output buffer: none, userspace or kernel."),
+        new("--output-buffer", $"{Section}:OutputBuffer", "auto", "Network output buffer: auto (userspace if the VM has a NIC, else none), userspace, kernel or none."),
         new("--digest", $"{Section}:DigestMode", "false", "Test mode: hash all guest RAM at every stop; the backup verifies it."),
         new("--heartbeat-interval", $"{Section}:HeartbeatIntervalMs", "100", "Heartbeat after this many idle ms."),
         new("--ack-timeout", $"{Section}:AckTimeoutMs", "3000", "Backup lost when an epoch stays unacked this long (ms)."),
@@ -107,6 +115,7 @@ internal sealed class PrimaryOptions
         new("--device-state-socket", $"{Section}:DeviceStateSocket", "temp dir", "Unix socket QEMU sends device state to."),
         new("--net-disable", $"{Section}:NetDisable", "false", "Start with capability mc-net-disable on (no output buffering)."),
         new("--disk-disable", $"{Section}:DiskDisable", "false", "Start with capability mc-disk-disable on."),
+        .. McGrpc.Primary.Output.OutputBufferOptions.Docs,
     ];
 
     /// <summary>Checks every value; returns the problems, empty when valid.</summary>
@@ -133,10 +142,12 @@ internal sealed class PrimaryOptions
             problems.Add($"--tracker must be auto, uffd-wp, soft-dirty or compare, not '{Tracker}'.");
         }
 
-        if (OutputBuffer is not ("none" or "userspace" or "kernel"))
+        if (OutputBuffer is not ("auto" or "none" or "userspace" or "kernel"))
         {
-            problems.Add($"--output-buffer must be none, userspace or kernel, not '{OutputBuffer}'.");
+            problems.Add($"--output-buffer must be auto, userspace, kernel or none, not '{OutputBuffer}'.");
         }
+
+        problems.AddRange(Output.Validate());
 
         if (Target is not null && !ReplicationTarget.TryParse(Target, out _, out var targetError))
         {
