@@ -7,13 +7,17 @@ namespace McGrpc.Bench;
 
 /// <summary>
 /// A protected pair around an already running guest: a fresh incoming backup
-/// QEMU, mc-backup and mc-primary. Disposing stops the backup side first, so
-/// nothing fails over, and leaves the guest running for the next measurement.
+/// QEMU, mc-backup and mc-primary. Disposing cancels protection, then stops
+/// the backup side first, so nothing fails over, and leaves the guest running
+/// for the next measurement.
+/// After a failover, <see cref="ReleaseBackup"/> hands the backup VM (now
+/// running the guest) to the caller instead.
 /// </summary>
 internal sealed class BenchPair : IAsyncDisposable
 {
     private readonly GrpcChannel _primaryChannel;
     private readonly GrpcChannel _backupChannel;
+    private bool _backupReleased;
 
     private BenchPair(TestVm backup, DaemonProcess backupDaemon, DaemonProcess primaryDaemon, int primaryControl, int backupControl)
     {
@@ -36,29 +40,48 @@ internal sealed class BenchPair : IAsyncDisposable
 
     public BackupControl.BackupControlClient BackupControl { get; }
 
-    public static async Task<BenchPair> StartAsync(TestVm guest, IEnumerable<string> primaryArgs, IEnumerable<string> backupArgs)
+    /// <summary>Starts a backup QEMU, mc-backup and mc-primary around <paramref name="guest"/> and waits until the primary reports protected.</summary>
+    /// <param name="guest">The running guest to protect.</param>
+    /// <param name="primaryArgs">Extra mc-primary options.</param>
+    /// <param name="backupArgs">Extra mc-backup options.</param>
+    /// <param name="backupOptions">
+    /// Changes the backup QEMU's options (besides -incoming), e.g. a netdev
+    /// without the guest's host port forwards, which only one QEMU can bind.
+    /// </param>
+    public static async Task<BenchPair> StartAsync(TestVm guest, IEnumerable<string> primaryArgs, IEnumerable<string> backupArgs, Func<TestVmOptions, TestVmOptions>? backupOptions = null)
     {
-        var backup = await TestVm.StartAsync(guest.Options with { Incoming = true });
+        var options = guest.Options with { Incoming = true };
+        var backup = await TestVm.StartAsync(backupOptions is null ? options : backupOptions(options) with { Incoming = true });
         var replication = FreePort.Next();
         var backupControl = FreePort.Next();
         var primaryControl = FreePort.Next();
         var backupDaemon = DaemonProcess.StartBackup(
         [
             "--qmp", backup.DaemonQmpSocket, "--listen", $"127.0.0.1:{replication}", "--control", $"127.0.0.1:{backupControl}", "--metrics", "off",
-            .. backupArgs,
+            .. DaemonSecurity.BackupArgs, .. backupArgs,
         ]);
         await Wait.UntilAsync(() => backupDaemon.OutputContains("waiting for the primary"), TimeSpan.FromSeconds(60), () => backupDaemon.Diagnostics(), 100);
         var primaryDaemon = DaemonProcess.StartPrimary(
         [
             "--qmp", guest.DaemonQmpSocket, "--target", $"tcp:127.0.0.1:{replication}", "--control", $"127.0.0.1:{primaryControl}", "--metrics", "off",
-            .. primaryArgs,
+            .. DaemonSecurity.PrimaryArgs, .. primaryArgs,
         ]);
         var pair = new BenchPair(backup, backupDaemon, primaryDaemon, primaryControl, backupControl);
         try
         {
             await Wait.UntilAsync(
-                async () => (await pair.TryStatusAsync())?.State == "protected",
-                TimeSpan.FromMinutes(5),
+                async () =>
+                {
+                    var status = await pair.TryStatusAsync();
+                    // A refused option (say, an output buffer this build lacks) ends in "failed" at once: say so instead of waiting out the timeout.
+                    if (status?.State == "failed" || primaryDaemon.HasExited || backupDaemon.HasExited)
+                    {
+                        throw new BenchPairException(status?.StateReason is { Length: > 0 } reason ? reason : "a daemon exited", $"{primaryDaemon.Diagnostics()}\n{backupDaemon.Diagnostics()}");
+                    }
+
+                    return status?.State == "protected";
+                },
+                TimeSpan.FromMinutes(2),
                 () => $"not protected.\n{primaryDaemon.Diagnostics()}\n{backupDaemon.Diagnostics()}",
                 200);
         }
@@ -116,10 +139,36 @@ internal sealed class BenchPair : IAsyncDisposable
         return samples;
     }
 
+    /// <summary>The backup VM is the caller's from now on: disposing the pair no longer kills it.</summary>
+    public TestVm ReleaseBackup()
+    {
+        _backupReleased = true;
+        return Backup;
+    }
+
     public async ValueTask DisposeAsync()
     {
+        // Cancel first: the primary ends its epoch loop between two checkpoints,
+        // says goodbye (the backup then waits instead of failing over) and leaves
+        // the guest running. A kill alone can land inside a stop and leave the
+        // guest paused for the next measurement.
+        if (!PrimaryDaemon.HasExited)
+        {
+            try
+            {
+                await Primary.CancelAsync(new CancelRequest(), deadline: DateTime.UtcNow.AddSeconds(10));
+            }
+            catch (RpcException)
+            {
+            }
+        }
+
         await BackupDaemon.DisposeAsync();
-        await Backup.DisposeAsync();
+        if (!_backupReleased)
+        {
+            await Backup.DisposeAsync();
+        }
+
         await PrimaryDaemon.DisposeAsync();
         _primaryChannel.Dispose();
         _backupChannel.Dispose();

@@ -9,6 +9,8 @@ internal static class Program
     private static readonly Dictionary<string, (string Summary, Func<string[], Task<int>> Run)> Commands = new()
     {
         ["pause"] = ("pause, harvest and device-state time and bytes per checkpoint, per tracker, guest size and workload", PauseBench.RunAsync),
+        ["latency"] = ("request/response round trips to the guest, unprotected vs protected at each delay, with and without output buffering", LatencyBench.RunAsync),
+        ["report"] = ("the side-by-side report: work rate, pause and its floor, bytes, round trip and failover, with plots", ReportBench.RunAsync),
     };
 
     public static async Task<int> Main(string[] args)
