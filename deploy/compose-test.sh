@@ -8,7 +8,7 @@
 #   --broken-ram-size     give the backup QEMU a different RAM size: the backup
 #                         must refuse the primary and the test must FAIL (exit 1)
 #   --output-buffer MODE  mc-primary --output-buffer (none, userspace, kernel);
-#                         default $MC_OUTPUT_BUFFER or none
+#                         default $MC_OUTPUT_BUFFER or userspace
 #   --keep                leave the containers and the Docker engine running
 #                         (prints how to reach them); tear down with --down
 #   --down                only tear down what an earlier --keep left
@@ -26,7 +26,10 @@
 # Environment (defaults in brackets):
 #   MC_CACHE_DIR [/var/cache/mcgrpc]  base tarball, Docker data root, KVM probe
 #   MC_ACCEL [auto]       tcg, kvm, or auto (KVM if a guest boots under it here)
-#   MC_OUTPUT_BUFFER [none]   see --output-buffer
+#   MC_OUTPUT_BUFFER [userspace]   see --output-buffer
+#   MC_TLS [on]           on: mutual TLS between the daemons with a CA and host
+#                         certificates made by tools/make-certs.sh in
+#                         deploy/.stage/pki; off: --insecure-plaintext
 #   MC_NET [172.31.77]    the compose network's /24 (first three octets)
 #   MC_TIMEOUT_SCALE [1]  stretch the tester's timeouts on slow machines
 #   MC_SUITE [bookworm]   Debian suite of the images
@@ -48,7 +51,7 @@ HOST_IMAGE=localhost/mcgrpc-host:latest
 BROKEN_RAM=0
 KEEP=0
 DOWN_ONLY=0
-OUTPUT_BUFFER=${MC_OUTPUT_BUFFER:-none}
+OUTPUT_BUFFER=${MC_OUTPUT_BUFFER:-userspace}
 START=$SECONDS
 
 say() { printf '[compose-test %4ds] %s\n' "$((SECONDS - START))" "$*"; }
@@ -279,6 +282,31 @@ stage_files() {
             fail 3 "dotnet publish $project failed (log above)"
         fi
     done
+    make_pki
+}
+
+# A fresh CA and host certificates per run: each host's certificate names the
+# host name and address the other daemon dials (tcp:backup:7000).
+make_pki() {
+    export MC_PKI_DIR=$STAGE/pki
+    rm -rf "$MC_PKI_DIR"
+    export MC_TLS=${MC_TLS:-on}
+    case "$MC_TLS" in
+    on)
+        local net=${MC_NET:-172.31.77}
+        "$REPO/tools/make-certs.sh" -d "$MC_PKI_DIR" "primary=primary,$net.11" "backup=backup,$net.12" \
+            >"$STAGE/make-certs.log" 2>&1 || {
+            cat "$STAGE/make-certs.log" >&2
+            fail 3 "tools/make-certs.sh failed (log above)"
+        }
+        say "replication: mutual TLS, CA and host certificates in $MC_PKI_DIR"
+        ;;
+    off)
+        mkdir -p "$MC_PKI_DIR"
+        say "replication: PLAINTEXT (MC_TLS=off)"
+        ;;
+    *) fail 2 "MC_TLS must be on or off, not '$MC_TLS'" ;;
+    esac
 }
 
 # ---------------------------------------------------------------- accelerator

@@ -44,12 +44,16 @@ for _ in $(seq 600); do grep -q "GUEST READY" "$dir/primary-serial.log" 2>/dev/n
 grep -q "GUEST READY" "$dir/primary-serial.log" || { echo "the guest did not boot; see $dir"; exit 1; }
 echo "guest booted; it prints a counter every 50 ms: $(tail -n 1 "$dir/primary-serial.log")"
 
+say "Making a CA and certificates for the pair (replication is mutual TLS by default)"
+"$repo/tools/make-certs.sh" -d "$dir/pki" primary=127.0.0.1 backup=127.0.0.1 | sed 's/^/  /'
+tls() { echo --tls-ca "$dir/pki/ca.crt" --tls-cert "$dir/pki/$1.crt" --tls-key "$dir/pki/$1.key"; }
+
 say "Starting mc-backup and mc-primary (checkpoint every 100 ms)"
-dotnet "$backup_dll" --qmp "$dir/backup-qmp.sock" --listen 127.0.0.1:7000 --control 127.0.0.1:7101 ${MC_DEMO_BACKUP_ARGS:-} >"$dir/mc-backup.log" 2>&1 &
+dotnet "$backup_dll" --qmp "$dir/backup-qmp.sock" --listen 127.0.0.1:7000 --control 127.0.0.1:7101 $(tls backup) ${MC_DEMO_BACKUP_ARGS:-} >"$dir/mc-backup.log" 2>&1 &
 pids+=($!)
 disown $!
 sleep 1
-dotnet "$primary_dll" --qmp "$dir/primary-qmp.sock" --target tcp:127.0.0.1:7000 --control 127.0.0.1:7100 --delay 100 ${MC_DEMO_PRIMARY_ARGS:-} >"$dir/mc-primary.log" 2>&1 &
+dotnet "$primary_dll" --qmp "$dir/primary-qmp.sock" --target tcp:127.0.0.1:7000 --control 127.0.0.1:7100 --delay 100 $(tls primary) ${MC_DEMO_PRIMARY_ARGS:-} >"$dir/mc-primary.log" 2>&1 &
 primary_daemon=$!
 pids+=($primary_daemon)
 disown $!

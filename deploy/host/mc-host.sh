@@ -29,7 +29,15 @@
 #   MC_CONTROL [0.0.0.0:7100 primary, 0.0.0.0:7101 backup]  control API
 #   MC_METRICS [0.0.0.0:8100 primary, 0.0.0.0:8101 backup]  Prometheus
 #   MC_LISTEN [0.0.0.0:7000]   replication listener (backup)
-#   MC_OUTPUT_BUFFER [none]    mc-primary --output-buffer (none, userspace, kernel)
+#   MC_OUTPUT_BUFFER [userspace]  mc-primary --output-buffer (none, userspace, kernel)
+#   MC_TLS [on]                on: replication over mutual TLS with
+#                              $MC_PKI/ca.crt and $MC_PKI/$MC_ROLE.crt/.key;
+#                              off: --insecure-plaintext (tests only)
+#   MC_PKI [/pki]              the certificates (tools/make-certs.sh)
+#   MC_CONTROL_TLS [off]       the control API listens on the container's
+#                              network: off serves it in plaintext
+#                              (--control-insecure-plaintext; the compose
+#                              network is private), on with the host certificate
 #   MC_TRACKER                 mc-primary --tracker (the daemon's default if unset)
 #   MC_HEARTBEAT_TIMEOUT_MS    mc-backup --heartbeat-timeout (the daemon's default if unset)
 #   MC_PRIMARY_ARGS, MC_BACKUP_ARGS   more daemon options, split on spaces
@@ -164,19 +172,39 @@ start_qemu() {
     die "QEMU did not open its QMP socket $QMP within 30 s"
 }
 
+# The daemon's transport options into TLS_ARGS: mutual TLS by default.
+tls_args() {
+    TLS_ARGS=()
+    local pki=${MC_PKI:-/pki}
+    case "${MC_TLS:-on}" in
+    on)
+        local f
+        for f in ca.crt "$ROLE.crt" "$ROLE.key"; do
+            [ -r "$pki/$f" ] || die "MC_TLS=on but $pki/$f is missing: make the pair's certificates with tools/make-certs.sh and mount them at $pki (or set MC_TLS=off for a test)"
+        done
+        TLS_ARGS+=(--tls-ca "$pki/ca.crt" --tls-cert "$pki/$ROLE.crt" --tls-key "$pki/$ROLE.key")
+        ;;
+    off) TLS_ARGS+=(--insecure-plaintext) ;;
+    *) die "MC_TLS must be on or off, not '$MC_TLS'" ;;
+    esac
+    [ "${MC_CONTROL_TLS:-off}" = off ] && TLS_ARGS+=(--control-insecure-plaintext)
+    return 0
+}
+
 start_daemon() {
     local -a cmd extra
+    tls_args
     if [ "$ROLE" = primary ]; then
         read -r -a extra <<<"${MC_PRIMARY_ARGS:-}"
         cmd=(/opt/mcgrpc/primary/mc-primary --qmp "$QMP"
             --control "${MC_CONTROL:-0.0.0.0:7100}" --metrics "${MC_METRICS:-0.0.0.0:8100}"
-            --output-buffer "${MC_OUTPUT_BUFFER:-none}")
+            --output-buffer "${MC_OUTPUT_BUFFER:-userspace}" "${TLS_ARGS[@]}")
         [ -n "${MC_TRACKER:-}" ] && cmd+=(--tracker "$MC_TRACKER")
         cmd+=("${extra[@]}")
     else
         read -r -a extra <<<"${MC_BACKUP_ARGS:-}"
         cmd=(/opt/mcgrpc/backup/mc-backup --qmp "$QMP" --listen "${MC_LISTEN:-0.0.0.0:7000}"
-            --control "${MC_CONTROL:-0.0.0.0:7101}" --metrics "${MC_METRICS:-0.0.0.0:8101}")
+            --control "${MC_CONTROL:-0.0.0.0:7101}" --metrics "${MC_METRICS:-0.0.0.0:8101}" "${TLS_ARGS[@]}")
         [ -n "${MC_HEARTBEAT_TIMEOUT_MS:-}" ] && cmd+=(--heartbeat-timeout "$MC_HEARTBEAT_TIMEOUT_MS")
         cmd+=("${extra[@]}")
     fi
