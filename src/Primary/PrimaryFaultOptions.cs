@@ -14,4 +14,7 @@ internal sealed class PrimaryFaultOptions
 
     /// <summary>Sleep this many ms before each page or device-state frame, so that a transfer is long enough to be interrupted. Default 0.</summary>
     public int FrameDelayMs { get; set; }
+
+    /// <summary>Sleep this many ms before each Commit frame, so that every transfer, however small, stays open that long. Default 0.</summary>
+    public int CommitDelayMs { get; set; }
 }

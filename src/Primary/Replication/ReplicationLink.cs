@@ -234,9 +234,10 @@ internal sealed class ReplicationLink : IAsyncDisposable
                 throw new ReplicationLinkException($"Fault injection: stream cut after {i} of {frames.Count} frames of epoch {batch.Frames.Epoch}.");
             }
 
-            if (_faults.FrameDelayMs > 0 && frames[i].BodyCase != PrimaryFrame.BodyOneofCase.Commit)
+            var faultDelay = frames[i].BodyCase == PrimaryFrame.BodyOneofCase.Commit ? _faults.CommitDelayMs : _faults.FrameDelayMs;
+            if (faultDelay > 0)
             {
-                await Task.Delay(_faults.FrameDelayMs, token).ConfigureAwait(false);
+                await Task.Delay(faultDelay, token).ConfigureAwait(false);
             }
 
             await _call.RequestStream.WriteAsync(frames[i], token).ConfigureAwait(false);

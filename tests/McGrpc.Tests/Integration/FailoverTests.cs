@@ -60,13 +60,13 @@ public sealed class FailoverTests
     [Fact]
     public async Task Kill_during_a_transfer_discards_the_partial_epoch()
     {
-        // Slow frames make every transfer last ~100 ms, so the kill lands inside one.
-        await _chain.ProtectAsync(["--delay", "300", "--Primary:Faults:FrameDelayMs=5"], Manual);
+        // Slow frames and a Commit held back 150 ms keep every transfer open that long, so the kill lands inside one.
+        await _chain.ProtectAsync(["--delay", "300", "--Primary:Faults:FrameDelayMs=5", "--Primary:Faults:CommitDelayMs=150"], Manual);
         var qmp = await _chain.Primary.QmpAsync();
         using var resumes = qmp.Subscribe(e => e.Name == "RESUME");
         await resumes.Reader.ReadAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
         var discardedBefore = (await _chain.BackupControl.QueryStatusAsync(new QueryStatusRequest())).EpochsDiscarded;
-        await Task.Delay(30);
+        await Task.Delay(60);
         FailoverScenario.KillPrimaryHost(_chain);
         var lost = await FailoverScenario.WaitBackupStateAsync(_chain, "primary_lost", TimeSpan.FromSeconds(10));
         Assert.True(lost.EpochsDiscarded > discardedBefore, $"The kill did not land in a transfer (nothing discarded).\n{_chain.Diagnostics()}");

@@ -62,15 +62,18 @@ public sealed partial class TcpOutputCommitTests
     [Fact]
     public async Task Kill_during_a_transfer_the_connection_carries_on_exactly()
     {
-        // Slow frames (10 ms each) make every transfer last tens of ms, so a kill just after a resume lands inside one.
-        await _chain.ProtectAsync(["--delay", "200", "--Primary:Faults:FrameDelayMs=10", "--output-buffer", "userspace"], Manual);
+        // A Commit held back 150 ms keeps every transfer open that long, however few pages
+        // the epoch has, so a kill 60 ms after a resume lands inside one.
+        await _chain.ProtectAsync(["--delay", "200", "--Primary:Faults:CommitDelayMs=150", "--output-buffer", "userspace"], Manual);
         await using var client = await StartStreamAsync();
         var discardedBefore = (await _chain.BackupControl.QueryStatusAsync(new QueryStatusRequest())).EpochsDiscarded;
         var qmp = await _chain.Primary.QmpAsync();
         using var resumes = qmp.Subscribe(e => e.Name == "RESUME");
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         await resumes.Reader.ReadAsync(timeout.Token);
-        await Task.Delay(10);
+
+        // Past the encoding of the epoch's pages, well before its Commit.
+        await Task.Delay(60);
         var lost = await KillFailOverAndVerifyAsync(client);
         Assert.True(lost.EpochsDiscarded > discardedBefore, $"The kill did not land in a transfer (nothing discarded).\n{_chain.Diagnostics()}");
     }
