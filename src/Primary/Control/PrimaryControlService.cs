@@ -105,23 +105,7 @@ internal sealed class PrimaryControlService : PrimaryControl.PrimaryControlBase
         using var watch = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, _lifetime.ApplicationStopping);
         var token = watch.Token;
         var minInterval = TimeSpan.FromMilliseconds(request.MinIntervalMs);
-        using var signal = new SemaphoreSlim(0, 1);
-        void OnChanged()
-        {
-            try
-            {
-                signal.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // A wake-up is pending already: changes coalesce.
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-        }
-
-        _engine.Changed += OnChanged;
+        using var signal = new ChangeSignal(_engine);
         try
         {
             var last = _engine.GetStatus();
@@ -162,10 +146,7 @@ internal sealed class PrimaryControlService : PrimaryControl.PrimaryControlBase
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-        }
-        finally
-        {
-            _engine.Changed -= OnChanged;
+            // The client went away or the daemon stops.
         }
     }
 

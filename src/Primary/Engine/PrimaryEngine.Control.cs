@@ -341,41 +341,19 @@ internal sealed partial class PrimaryEngine
     /// <summary>Waits for <paramref name="condition"/>, woken by <see cref="Changed"/> and re-checked at least every 100 ms.</summary>
     private async Task<bool> WaitUntilAsync(Func<bool> condition, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        using var signal = new SemaphoreSlim(0, 1);
-        void OnChanged()
+        using var signal = new ChangeSignal(this);
+        var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        while (!condition())
         {
-            try
+            var left = Ms(Stopwatch.GetTimestamp(), deadline);
+            if (left <= 0)
             {
-                signal.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-        }
-
-        Changed += OnChanged;
-        try
-        {
-            var deadline = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-            while (!condition())
-            {
-                var left = Ms(Stopwatch.GetTimestamp(), deadline);
-                if (left <= 0)
-                {
-                    return false;
-                }
-
-                await signal.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(100, left)), cancellationToken).ConfigureAwait(false);
+                return false;
             }
 
-            return true;
+            await signal.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(100, left)), cancellationToken).ConfigureAwait(false);
         }
-        finally
-        {
-            Changed -= OnChanged;
-        }
+
+        return true;
     }
 }
