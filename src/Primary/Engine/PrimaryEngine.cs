@@ -57,6 +57,7 @@ internal sealed partial class PrimaryEngine : BackgroundService
         _delayMs = _options.DelayMs;
         _netDisable = _options.NetDisable;
         _diskDisable = _options.DiskDisable;
+        _stats.ObserveOutput(() => _output?.Stats);
     }
 
     /// <summary>Raised after every state change and every epoch; handlers must not block.</summary>

@@ -42,6 +42,10 @@ internal sealed class PrimaryStats
     private readonly Gauge _stateGauge = Metrics.CreateGauge("mcgrpc_primary_state", "1 for the current state.", new GaugeConfiguration { LabelNames = ["state"] });
     private readonly Gauge _syncCopied = Metrics.CreateGauge("mcgrpc_primary_sync_copied_bytes", "Initial copy: bytes of guest RAM sent so far (pre-copy rounds included).");
     private readonly Gauge _syncRam = Metrics.CreateGauge("mcgrpc_primary_sync_ram_bytes", "Initial copy: guest RAM size.");
+    private readonly Gauge _outputHeldPackets = Metrics.CreateGauge("mcgrpc_primary_output_held_packets", "Guest network packets held until the checkpoint that covers them is acked.");
+    private readonly Gauge _outputHeldBytes = Metrics.CreateGauge("mcgrpc_primary_output_held_bytes", "Bytes of held guest network packets.");
+    private readonly Gauge _outputReleasedPackets = Metrics.CreateGauge("mcgrpc_primary_output_released_packets", "Guest packets let out by the output buffer since protection started (restarts at 0 with each Migrate).");
+    private readonly Gauge _outputDroppedPackets = Metrics.CreateGauge("mcgrpc_primary_output_dropped_packets", "Guest packets dropped at the output buffer's memory bound since protection started; never let out early.");
     private readonly RollingPercentiles _pauseMs = new();
     private readonly RollingPercentiles _ackMs = new();
     private readonly Lock _lock = new();
@@ -128,6 +132,17 @@ internal sealed class PrimaryStats
     }
 
     public void SetDelay(int delayMs) => _delay.Set(delayMs / 1000.0);
+
+    /// <summary>Where scrapes read the output buffer's numbers from (set by the engine).</summary>
+    public void ObserveOutput(Func<Output.OutputBufferStats?> source)
+        => Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+        {
+            var stats = source() ?? default;
+            _outputHeldPackets.Set(stats.HeldPackets);
+            _outputHeldBytes.Set(stats.HeldBytes);
+            _outputReleasedPackets.Set(stats.ReleasedPackets);
+            _outputDroppedPackets.Set(stats.DroppedPackets);
+        });
 
     public void SetCapability(string name, bool enabled) => _capability.WithLabels(name).Set(enabled ? 1 : 0);
 

@@ -67,7 +67,7 @@ internal sealed class EpochHoldQueue
         {
             lock (_lock)
             {
-                return new OutputBufferStats(_held.Count, _heldBytes, _releasedPackets, _releasedBytes);
+                return new OutputBufferStats(_held.Count, _heldBytes, _releasedPackets, _releasedBytes, _droppedPackets);
             }
         }
     }

@@ -388,7 +388,7 @@ internal sealed class KernelPlugOutputBuffer : IOutputBuffer
         try
         {
             var stats = _client!.GetQdisc(_ifb!, TcHandle.Root, PlugHandle).Stats;
-            _lastStats = new OutputBufferStats(stats.QueueLength, stats.Backlog, (long)stats.Packets, (long)stats.Bytes);
+            _lastStats = new OutputBufferStats(stats.QueueLength, stats.Backlog, (long)stats.Packets, (long)stats.Bytes, stats.Drops);
 
             // The plug was created at attach, so its drop counter started at 0 then.
             if (stats.Drops > _lastDrops)

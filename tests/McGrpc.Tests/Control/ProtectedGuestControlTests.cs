@@ -298,6 +298,7 @@ public sealed class ProtectedGuestControlTests
         Assert.Equal(1, p2["mcgrpc_primary_state{state=\"protected\"}"]);
         Assert.Equal(0.1, p2["mcgrpc_primary_delay_seconds"]);
         Assert.Equal(1, p2["mcgrpc_primary_capability_enabled{capability=\"mc\"}"]);
+        Assert.Equal(0, p2["mcgrpc_primary_output_held_packets"]); // this guest has no NIC
         foreach (var counter in new[]
         {
             "mcgrpc_primary_checkpoints_total", "mcgrpc_primary_checkpoints_acked_total", "mcgrpc_primary_sent_bytes_total",

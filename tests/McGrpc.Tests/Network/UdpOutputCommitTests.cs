@@ -38,11 +38,18 @@ public sealed class UdpOutputCommitTests
     public async Task Kill_at_a_random_moment_no_datagram_is_seen_twice_and_the_numbers_continue_on_the_backup()
     {
         // Default --output-buffer (auto) must choose the userspace buffer for a VM with a NIC.
-        await _chain.ProtectAsync();
+        var metricsPort = FreePort.Next();
+        await _chain.ProtectAsync(["--metrics", $"127.0.0.1:{metricsPort}"]);
         var status = await _chain.PrimaryControl.QueryStatusAsync(new QueryStatusRequest());
         Assert.Equal("userspace", status.OutputBuffer);
         var start = Observer.Count;
         await Observer.WaitForCountAsync(start + 100, TimeSpan.FromSeconds(60), $"datagrams through the buffer while protected.\n{_chain.Diagnostics()}");
+
+        // What the observer got went through the buffer, and the metrics say so.
+        var metrics = await Control.PrometheusScrape.GetAsync(metricsPort);
+        Assert.True(metrics["mcgrpc_primary_output_released_packets"] >= 50, $"released packets {metrics["mcgrpc_primary_output_released_packets"]}");
+        Assert.Equal(0, metrics["mcgrpc_primary_output_dropped_packets"]);
+        Assert.True(metrics.Samples.ContainsKey("mcgrpc_primary_output_held_packets"));
 
         await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(0, 3000)));
         var killedAt = Stopwatch.GetTimestamp();
