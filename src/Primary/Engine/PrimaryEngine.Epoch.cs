@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Google.Protobuf;
 using McGrpc.Primary.Checkpoint;
 using McGrpc.Primary.Replication;
+using McGrpc.Primary.Tracking;
 using McGrpc.Protos.Replication;
 using McGrpc.Shared;
 using McGrpc.Shared.Frames;
@@ -97,7 +98,7 @@ internal sealed partial class PrimaryEngine
             IntervalMs = previousStop == 0 ? 0 : Ms(previousStop, t0),
             StopMs = Ms(t0, t1),
             HarvestMs = Ms(t1, t2),
-            CopyMs = Ms(t2, t3),
+            CopyMs = tracker.CopySourceStableUntilHarvest ? 0 : Ms(t2, t3),
             DigestMs = Ms(t3, t4),
             DeviceStateMs = blob.CaptureMs,
             ContMs = Ms(t5, t6),
@@ -230,7 +231,7 @@ internal sealed partial class PrimaryEngine
             }
             else
             {
-                await HarvestInBriefStopAsync(cancellationToken).ConfigureAwait(false);
+                await HarvestInBriefStopAsync(tracker, epoch.Epoch, cancellationToken).ConfigureAwait(false);
             }
 
             progress.NextRound(round, _runs.PageCount);
@@ -271,25 +272,32 @@ internal sealed partial class PrimaryEngine
     /// reported pages are read afterwards from live RAM; writes after the
     /// harvest are caught by the next one.
     /// </summary>
-    private async Task HarvestInBriefStopAsync(CancellationToken cancellationToken)
+    private async Task HarvestInBriefStopAsync(IDirtyTracker tracker, ulong epoch, CancellationToken cancellationToken)
     {
         var qmp = _qmp!;
         if (!(await qmp.QueryStatusAsync(cancellationToken).ConfigureAwait(false)).Running)
         {
             // Paused by someone else: nothing is being written; harvest as is.
-            _tracker!.Harvest(_runs);
+            tracker.Harvest(_runs);
             return;
         }
 
+        // The same pause rules as an epoch: a budget, and a failed harvest still resumes the guest.
         using var pause = new CancellationTokenSource(PauseBudget);
         await qmp.StopAsync(pause.Token).ConfigureAwait(false);
+        var resumed = false;
         try
         {
-            _tracker!.Harvest(_runs);
+            tracker.Harvest(_runs);
+            await qmp.ContAsync(pause.Token).ConfigureAwait(false);
+            resumed = true;
         }
         finally
         {
-            await qmp.ContAsync(CancellationToken.None).ConfigureAwait(false);
+            if (!resumed)
+            {
+                await ResumeAfterFailedEpochAsync(epoch).ConfigureAwait(false);
+            }
         }
     }
 

@@ -230,7 +230,7 @@ internal sealed class PrimaryStats
     /// compare tracker's shadow) copy nothing inside the pause: no copy
     /// throughput to speak of then.
     /// </summary>
-    private static bool CopiedWhilePaused(EpochRecord record) => record.DirtyPages > 0 && record.CopyMs >= 0.001;
+    private static bool CopiedWhilePaused(EpochRecord record) => record.DirtyPages > 0 && record.CopyMs > 0;
 
     private void SampleSync()
     {

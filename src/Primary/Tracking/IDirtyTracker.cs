@@ -27,8 +27,9 @@ internal interface IDirtyTracker : IDisposable
 
     /// <summary>
     /// False when a harvest can lose writes that race with it while the guest
-    /// runs (soft-dirty reads, then clears, the bits in two steps). The initial
-    /// copy then skips its pre-copy rounds and goes straight to the stopped epoch.
+    /// runs (soft-dirty reads, then clears, the bits in two steps; uffd-wp's
+    /// PAGEMAP_SCAN races guest writes on Linux 6.18). The initial copy's
+    /// pre-copy rounds then harvest inside a brief stop.
     /// </summary>
     bool HarvestExactWhileRunning => true;
 

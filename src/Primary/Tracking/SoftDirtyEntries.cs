@@ -1,9 +1,11 @@
+using McGrpc.Shared.Native;
+
 namespace McGrpc.Primary.Tracking;
 
 /// <summary>Decoding of /proc/&lt;pid&gt;/pagemap entries for the soft-dirty tracker.</summary>
 internal static class SoftDirtyEntries
 {
-    private const ulong SoftDirty = 1UL << 55;
+    private const ulong SoftDirty = 1UL << Pagemap.EntrySoftDirtyBit;
 
     /// <summary>
     /// Bit 55: the page was written since the last clear_refs 4. The kernel

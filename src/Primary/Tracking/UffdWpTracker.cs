@@ -138,11 +138,6 @@ internal sealed class UffdWpTracker : IDirtyTracker
             var regions = _pagemap.ScanWritten(cursor, _ramEnd, reprotect: true, out var walkEnd);
             calls++;
             AddRegions(regions, _ramStart, _pageSize, runs);
-            if (walkEnd <= cursor)
-            {
-                throw new InvalidOperationException($"PAGEMAP_SCAN made no progress at 0x{cursor:x} (walk_end 0x{walkEnd:x}).");
-            }
-
             cursor = walkEnd;
         }
 

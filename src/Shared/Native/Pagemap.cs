@@ -14,7 +14,6 @@ internal sealed unsafe class Pagemap : IDisposable
 
     public const int EntrySoftDirtyBit = 55;
     public const int EntryUffdWpBit = 57;
-    public const int EntryPresentBit = 63;
 
     /// <summary>PM_SCAN_WP_MATCHING: write-protect the pages that are reported.</summary>
     private const ulong ScanWpMatching = 1;
@@ -54,7 +53,7 @@ internal sealed unsafe class Pagemap : IDisposable
     /// <param name="start">First address, page aligned.</param>
     /// <param name="end">End address (exclusive), page aligned.</param>
     /// <param name="reprotect">Write-protect what is reported (PM_SCAN_WP_MATCHING); false only looks.</param>
-    /// <param name="walkEnd">Where the kernel stopped: less than <paramref name="end"/> when the result array filled; call again from there.</param>
+    /// <param name="walkEnd">Where the kernel stopped: less than <paramref name="end"/> when the result array filled; call again from there. Always past <paramref name="start"/>: a scan that makes no progress throws, so loops over a range end.</param>
     /// <returns>The result ranges, valid until the next call.</returns>
     public ReadOnlySpan<PageRegion> ScanWritten(ulong start, ulong end, bool reprotect, out ulong walkEnd)
     {
@@ -73,6 +72,11 @@ internal sealed unsafe class Pagemap : IDisposable
             };
             var count = LinuxSyscall.CheckedIoctl(_fd.Fd, PagemapScanRequest, &args, "ioctl(PAGEMAP_SCAN)", $"process {ProcessId}, 0x{start:x}-0x{end:x}");
             walkEnd = args.WalkEnd;
+            if (walkEnd <= start && start < end)
+            {
+                throw new InvalidOperationException($"PAGEMAP_SCAN of process {ProcessId} made no progress at 0x{start:x} (walk_end 0x{walkEnd:x}).");
+            }
+
             return _regions.AsSpan(0, count);
         }
     }
