@@ -2,9 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
+using McGrpc.Primary.Tracking;
 using McGrpc.Shared.Memory;
 using McGrpc.Shared.Native;
 using McGrpc.Shared.Qmp;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace McGrpc.Tests.Tracking;
 
@@ -120,6 +122,19 @@ internal sealed partial class TrackingQemu : IAsyncDisposable
 
     /// <summary>Maps the RAM file read-only, as mc-primary does.</summary>
     public MappedMemory MapRam() => MappedMemory.MapSharedFile(RamPath, RamSize, writable: false);
+
+    /// <summary>A uffd-wp tracker on this QEMU's guest RAM, read through <paramref name="ram"/>.</summary>
+    public UffdWpTracker CreateUffdWpTracker(MappedMemory ram) =>
+        new(Pid, RamMapping.Start, (long)RamMapping.Length, Environment.SystemPageSize, ram, NullLogger.Instance);
+
+    /// <summary>Copies all guest RAM from <paramref name="from"/> into <paramref name="to"/>, 1 MiB at a time.</summary>
+    public static void CopyRam(MappedMemory from, MappedMemory to)
+    {
+        for (long offset = 0; offset < RamSize; offset += 1 << 20)
+        {
+            from.Read(offset, 1 << 20).CopyTo(to.Write(offset, 1 << 20));
+        }
+    }
 
     public async Task<bool> IsRunningAsync()
     {

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using McGrpc.Primary.Tracking;
 using McGrpc.Shared.Native;
-using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
 namespace McGrpc.Tests.Tracking;
@@ -30,16 +29,13 @@ public sealed class UffdWpOracleTests
         var pageCount = (int)(TrackingQemu.RamSize / PageSize);
         using var ram = _qemu.MapRam();
         using var shadow = MappedMemory.AllocateAnonymous(TrackingQemu.RamSize);
-        using var tracker = new UffdWpTracker(_qemu.Pid, _qemu.RamMapping.Start, (long)_qemu.RamMapping.Length, PageSize, ram, NullLogger.Instance);
+        using var tracker = _qemu.CreateUffdWpTracker(ram);
         var runs = new DirtyPageRuns();
         var reported = new bool[pageCount];
 
         await _qemu.StopAsync();
         tracker.Start();
-        for (long offset = 0; offset < TrackingQemu.RamSize; offset += 1 << 20)
-        {
-            ram.Read(offset, 1 << 20).CopyTo(shadow.Write(offset, 1 << 20));
-        }
+        TrackingQemu.CopyRam(ram, shadow);
 
         // Idle: the guest is stopped, so a scan finds (almost) nothing and costs the page-table walk only.
         var idle = new List<double>();

@@ -1,6 +1,5 @@
 using McGrpc.Primary.Tracking;
 using McGrpc.Shared.Native;
-using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 
 namespace McGrpc.Tests.Tracking;
@@ -42,15 +41,12 @@ public sealed class UffdWpPrecopyOracleTests
         {
             using var ram = _qemu.MapRam();
             using var shadow = MappedMemory.AllocateAnonymous(TrackingQemu.RamSize);
-            using var tracker = new UffdWpTracker(_qemu.Pid, _qemu.RamMapping.Start, (long)_qemu.RamMapping.Length, PageSize, ram, NullLogger.Instance);
+            using var tracker = _qemu.CreateUffdWpTracker(ram);
             Assert.False(tracker.HarvestExactWhileRunning);
             var runs = new DirtyPageRuns();
 
             tracker.Start();
-            for (long offset = 0; offset < TrackingQemu.RamSize; offset += 1 << 20)
-            {
-                ram.Read(offset, 1 << 20).CopyTo(shadow.Write(offset, 1 << 20));
-            }
+            TrackingQemu.CopyRam(ram, shadow);
 
             for (var round = 0; round <= 3; round++)
             {

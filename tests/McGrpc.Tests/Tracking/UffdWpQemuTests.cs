@@ -25,7 +25,7 @@ public sealed class UffdWpQemuTests
     public async Task Attaching_registers_the_ram_and_leaves_qemu_without_a_userfaultfd_of_its_own()
     {
         using var ram = _qemu.MapRam();
-        using (var tracker = CreateTracker(ram))
+        using (var tracker = _qemu.CreateUffdWpTracker(ram))
         {
             tracker.Start();
             Assert.Contains("uw", _qemu.RamVmFlags().Split(' '));
@@ -51,7 +51,7 @@ public sealed class UffdWpQemuTests
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < 20; i++)
         {
-            using var tracker = CreateTracker(ram);
+            using var tracker = _qemu.CreateUffdWpTracker(ram);
             tracker.Start();
             runs.Clear();
             tracker.Harvest(runs);
@@ -91,7 +91,7 @@ public sealed class UffdWpQemuTests
         using var ram = _qemu.MapRam();
         using var otherTracer = OtherTracer.Seize(_qemu.Pid);
 
-        var error = Assert.Throws<SyscallInjectionException>(() => CreateTracker(ram));
+        var error = Assert.Throws<SyscallInjectionException>(() => _qemu.CreateUffdWpTracker(ram));
         Assert.Contains("already traced", error.Message, StringComparison.Ordinal);
 
         otherTracer.Dispose();
@@ -227,9 +227,6 @@ public sealed class UffdWpQemuTests
         Assert.Null(error);
         return childFd;
     }
-
-    private UffdWpTracker CreateTracker(MappedMemory ram) =>
-        new(_qemu.Pid, _qemu.RamMapping.Start, (long)_qemu.RamMapping.Length, Environment.SystemPageSize, ram, NullLogger.Instance);
 
     private IEnumerable<string> QemuDescriptorTargets() =>
         Directory.EnumerateFileSystemEntries($"/proc/{_qemu.Pid}/fd").Select(ReadLink);
