@@ -29,15 +29,7 @@ internal sealed class PrimaryControlService : PrimaryControl.PrimaryControlBase
             throw Invalid($"name is required: one of {PrimaryEngine.CapabilityMc}, {PrimaryEngine.CapabilityNetDisable}, {PrimaryEngine.CapabilityDiskDisable}.");
         }
 
-        try
-        {
-            await _engine.SetCapabilityAsync(request.Name, request.Enabled, context.CancellationToken).ConfigureAwait(false);
-        }
-        catch (McGrpcException e)
-        {
-            throw ToRpc(e);
-        }
-
+        await Guard(() => _engine.SetCapabilityAsync(request.Name, request.Enabled, context.CancellationToken)).ConfigureAwait(false);
         return BuildCapabilities();
     }
 
@@ -46,43 +38,19 @@ internal sealed class PrimaryControlService : PrimaryControl.PrimaryControlBase
 
     public override Task<PrimaryStatus> SetMcDelay(SetMcDelayRequest request, ServerCallContext context)
     {
-        try
-        {
-            _engine.SetDelay(request.DelayMs);
-        }
-        catch (McGrpcException e)
-        {
-            throw ToRpc(e);
-        }
-
+        Guard(() => _engine.SetDelay(request.DelayMs));
         return Task.FromResult(_engine.GetStatus());
     }
 
     public override Task<PrimaryStatus> Migrate(MigrateRequest request, ServerCallContext context)
     {
-        try
-        {
-            _engine.Migrate(request.Target);
-        }
-        catch (McGrpcException e)
-        {
-            throw ToRpc(e);
-        }
-
+        Guard(() => _engine.Migrate(request.Target));
         return Task.FromResult(_engine.GetStatus());
     }
 
     public override async Task<PrimaryStatus> Cancel(CancelRequest request, ServerCallContext context)
     {
-        try
-        {
-            await _engine.CancelAsync(context.CancellationToken).ConfigureAwait(false);
-        }
-        catch (McGrpcException e)
-        {
-            throw ToRpc(e);
-        }
-
+        await Guard(() => _engine.CancelAsync(context.CancellationToken)).ConfigureAwait(false);
         return _engine.GetStatus();
     }
 
@@ -176,6 +144,32 @@ internal sealed class PrimaryControlService : PrimaryControl.PrimaryControlBase
     }
 
     private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    /// <summary>Runs an engine call and turns its refusal into the status code the caller gets.</summary>
+    private static void Guard(Action call)
+    {
+        try
+        {
+            call();
+        }
+        catch (McGrpcException e)
+        {
+            throw ToRpc(e);
+        }
+    }
+
+    /// <inheritdoc cref="Guard(Action)"/>
+    private static async Task Guard(Func<Task> call)
+    {
+        try
+        {
+            await call().ConfigureAwait(false);
+        }
+        catch (McGrpcException e)
+        {
+            throw ToRpc(e);
+        }
+    }
 
     /// <summary>Refusals keep their kind; anything else failed while doing what was asked.</summary>
     private static RpcException ToRpc(McGrpcException e) => new(new Status(

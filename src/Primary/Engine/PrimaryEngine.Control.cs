@@ -261,6 +261,7 @@ internal sealed partial class PrimaryEngine
     public PrimaryStatus GetStatus()
     {
         var status = new PrimaryStatus();
+        IOutputBuffer? output;
         lock (_lock)
         {
             status.State = StateName(_state);
@@ -277,12 +278,16 @@ internal sealed partial class PrimaryEngine
             status.TrackerReason = _trackerReason;
             status.OutputBuffer = _netDisable ? "none (mc-net-disable)" : _output?.Name ?? "none";
             status.DigestMode = _options.DigestMode;
-            if (_output is not null)
-            {
-                var held = _output.Stats;
-                status.HeldOutputPackets = (ulong)held.HeldPackets;
-                status.HeldOutputBytes = (ulong)held.HeldBytes;
-            }
+            output = _output;
+        }
+
+        // Outside the lock: the kernel back end reads its counters over netlink,
+        // and the epoch loop takes this lock inside the guest's pause.
+        if (output is not null)
+        {
+            var held = output.Stats;
+            status.HeldOutputPackets = (ulong)held.HeldPackets;
+            status.HeldOutputBytes = (ulong)held.HeldBytes;
         }
 
         status.Capabilities.AddRange(GetCapabilities());

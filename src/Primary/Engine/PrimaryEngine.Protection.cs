@@ -459,14 +459,14 @@ internal sealed partial class PrimaryEngine
         {
             if (goodbye is not null)
             {
-                // The session's channel, disposed when the session ends, releases the closed call.
                 await link.CloseAsync(goodbye, CancellationToken.None).ConfigureAwait(false);
             }
             else
             {
                 link.Abort(new ReplicationLinkException("protection ended"));
-                await link.DisposeAsync().ConfigureAwait(false);
             }
+
+            await link.DisposeAsync().ConfigureAwait(false);
         }
 
         if (_output is not null)
