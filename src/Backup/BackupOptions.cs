@@ -1,3 +1,5 @@
+using McGrpc.Backup.Engine;
+using McGrpc.Backup.Replication;
 using McGrpc.Shared.Hosting;
 
 namespace McGrpc.Backup;
@@ -54,7 +56,7 @@ internal sealed class BackupOptions
     /// (pre-copy rounds resend pages); more is refused as a runaway stream.
     /// Default 64, above mc-primary's default of one pass plus 30 rounds.
     /// </summary>
-    public int MaxFullCopyPasses { get; set; } = 64;
+    public int MaxFullCopyPasses { get; set; } = EpochStager.DefaultFullCopyPasses;
 
     /// <summary>A replication stream that sends no Hello within this many ms is closed. Default 10000.</summary>
     public int HelloTimeoutMs { get; set; } = 10000;
@@ -97,7 +99,7 @@ internal sealed class BackupOptions
             problems.Add($"--stream-loss-grace must not be negative, not {StreamLossGraceMs}.");
         }
 
-        if (FailoverPolicy is not ("auto" or "manual"))
+        if (!BackupEngine.IsFailoverPolicy(FailoverPolicy))
         {
             problems.Add($"--failover-policy must be auto or manual, not '{FailoverPolicy}'.");
         }

@@ -22,17 +22,6 @@ internal sealed partial class BackupEngine
     private long _streamLostAt;
     private bool _primaryWatched;
 
-    private bool HasCheckpoint
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _hasCheckpoint;
-            }
-        }
-    }
-
     /// <summary>Runs one replication stream to its end. Throws <see cref="RpcException"/> for the gRPC edge.</summary>
     public async Task RunSessionAsync(IAsyncStreamReader<PrimaryFrame> requests, IServerStreamWriter<BackupFrame> responses, CancellationToken callCancelled)
     {
@@ -182,7 +171,7 @@ internal sealed partial class BackupEngine
         {
             SetState(BackupState.Protected, $"primary connected, continuing after epoch {_lastApplied}");
         }
-        else if (!HasCheckpoint)
+        else if (!session.Reply.HasCheckpoint)
         {
             // Set before HelloReply goes out, so that whoever sees the primary
             // syncing sees this backup syncing too.

@@ -61,9 +61,6 @@ internal sealed class EpochStager : IDisposable
 
     public int MaxFullCopyPasses { get; }
 
-    /// <summary>Largest device-state blob accepted for one epoch.</summary>
-    public long MaxDeviceStateBytes => _maxDeviceStateBytes;
-
     /// <summary>The epoch being received, when one is open.</summary>
     public ulong? Epoch { get; private set; }
 
@@ -76,9 +73,6 @@ internal sealed class EpochStager : IDisposable
     public long Chunks { get; private set; }
 
     public int DeviceStateLength { get; private set; }
-
-    /// <summary>Bytes written straight into RAM by the full epoch in progress.</summary>
-    public long FullBytesWritten { get; private set; }
 
     /// <summary>A full copy has written into RAM: whatever RAM held before is gone.</summary>
     public bool RamTouched { get; private set; }
@@ -150,7 +144,6 @@ internal sealed class EpochStager : IDisposable
             if (Full)
             {
                 WriteToRam(run.Offset, run.PageCount, run.Zero, bytes);
-                FullBytesWritten += (long)run.PageCount * _ram.PageSize;
                 Cover((long)(run.Offset / (ulong)_ram.PageSize), run.PageCount);
             }
             else
@@ -282,7 +275,6 @@ internal sealed class EpochStager : IDisposable
         ZeroPages = 0;
         Chunks = 0;
         DeviceStateLength = 0;
-        FullBytesWritten = 0;
         RamTouched = false;
         _beforeFirstRamWrite = null;
         if (_fullCoveredPages > 0)

@@ -69,10 +69,6 @@ internal static class DaemonHost
         return builder;
     }
 
-    /// <summary>Binds a gRPC (HTTP/2 without TLS, as grpcurl -plaintext expects) listener.</summary>
-    public static void ListenGrpc(KestrelServerOptions kestrel, ListenAddress address)
-        => Listen(kestrel, address, HttpProtocols.Http2);
-
     /// <summary>
     /// Binds, validates and loads the transport-security options ("Tls"
     /// section) and registers the resulting <see cref="TlsSettings"/>. Returns
