@@ -23,19 +23,21 @@ internal sealed partial class PrimaryEngine
             case "none":
                 OutputSelectionLog.Chosen(logger, "none", "--output-buffer none: the guest's output is NOT held; a failover can contradict what clients saw");
                 return null;
-            case "auto":
-                var netdevs = await QemuNetworkInfo.FindNicNetdevsAsync(_qmp!, cancellationToken).ConfigureAwait(false);
-                if (netdevs.Count == 0)
+            case "auto" or "userspace":
+                if (_options.OutputBuffer == "userspace")
+                {
+                    OutputSelectionLog.Chosen(logger, "userspace", "--output-buffer userspace");
+                }
+                else if (await QemuNetworkInfo.FindNicNetdevsAsync(_qmp!, cancellationToken).ConfigureAwait(false) is { Count: > 0 } netdevs)
+                {
+                    OutputSelectionLog.Chosen(logger, "userspace", $"auto: the VM sends through {string.Join(", ", netdevs.Select(n => $"{n.Id} ({n.Type}, NIC {n.Nic})"))}");
+                }
+                else
                 {
                     OutputSelectionLog.NoNic(logger);
                     return null;
                 }
 
-                OutputSelectionLog.Chosen(logger, "userspace", $"auto: the VM sends through {string.Join(", ", netdevs.Select(n => $"{n.Id} ({n.Type}, NIC {n.Nic})"))}");
-                inner = new UserspaceOutputBuffer(_qmp!, _options.Output.Userspace, _loggerFactory.CreateLogger<UserspaceOutputBuffer>());
-                break;
-            case "userspace":
-                OutputSelectionLog.Chosen(logger, "userspace", "--output-buffer userspace");
                 inner = new UserspaceOutputBuffer(_qmp!, _options.Output.Userspace, _loggerFactory.CreateLogger<UserspaceOutputBuffer>());
                 break;
             case "kernel":

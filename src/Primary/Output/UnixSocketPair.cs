@@ -1,48 +1,21 @@
 using System.Net.Sockets;
 using McGrpc.Shared.Native;
+using Tmds.Linux;
 
 namespace McGrpc.Primary.Output;
 
 /// <summary>
-/// A connected pair of unix stream sockets, one end for this process and one
-/// to hand to QEMU with getfd. Made with a listener in a fresh 0700 temp
-/// directory (removed at once), and checked with SO_PEERCRED, because .NET
-/// has no socketpair(2): no path is left behind and no other process can
-/// have taken the place of our own connection.
+/// A connected pair of unix stream sockets (socketpair(2)), one end for this
+/// process and one to hand to QEMU with getfd: no path, nothing another
+/// process could connect to.
 /// </summary>
 internal static class UnixSocketPair
 {
-    public static (Socket Ours, Socket Theirs) Create()
+    public static unsafe (Socket Ours, Socket Theirs) Create()
     {
-        var directory = Directory.CreateTempSubdirectory("mcgrpc-pair-");
-        Socket? ours = null;
-        var theirs = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            var endPoint = new UnixDomainSocketEndPoint(Path.Combine(directory.FullName, "s"));
-            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            listener.Bind(endPoint);
-            listener.Listen(1);
-            theirs.Connect(endPoint);
-            ours = listener.Accept();
-            var peer = SocketCredentials.GetPeer(ours.SafeHandle);
-            if (peer.Pid != Environment.ProcessId)
-            {
-                throw new UserspaceOutputBufferException($"A socket pair in {directory.FullName} was connected by process {peer.Pid}, not by mc-primary.");
-            }
-
-            return (ours, theirs);
-        }
-        catch
-        {
-            ours?.Dispose();
-            theirs.Dispose();
-            throw;
-        }
-        finally
-        {
-            directory.Delete(recursive: true);
-        }
+        var fds = stackalloc int[2];
+        Errors.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, fds), "socketpair", "AF_UNIX stream");
+        return (new Socket(new SafeSocketHandle((IntPtr)fds[0], ownsHandle: true)), new Socket(new SafeSocketHandle((IntPtr)fds[1], ownsHandle: true)));
     }
 
     /// <summary>
