@@ -20,6 +20,21 @@ internal sealed class DirtyPageRuns
         PageCount = 0;
     }
 
+    /// <summary>
+    /// Adds the pages [<paramref name="firstPage"/>, <paramref name="endPage"/>)
+    /// that the last range does not cover yet: with pages larger than the
+    /// host's, two host ranges can touch one page.
+    /// </summary>
+    public void AddCovering(long firstPage, long endPage)
+    {
+        if (RangeCount > 0)
+        {
+            firstPage = Math.Max(firstPage, _ranges[RangeCount - 1].EndPage);
+        }
+
+        Add(firstPage, endPage - firstPage);
+    }
+
     /// <summary>Appends a range; ranges must come in ascending order.</summary>
     public void Add(long firstPage, long pageCount)
     {

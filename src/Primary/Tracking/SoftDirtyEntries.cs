@@ -22,7 +22,6 @@ internal static class SoftDirtyEntries
     /// </summary>
     public static void AddDirtyRuns(ReadOnlySpan<ulong> entries, long firstHostPage, int hostPagesPerPage, DirtyPageRuns runs)
     {
-        var floor = runs.RangeCount > 0 ? runs.Ranges[^1].EndPage : 0;
         var index = 0;
         while (index < entries.Length)
         {
@@ -38,14 +37,7 @@ internal static class SoftDirtyEntries
                 index++;
             }
 
-            var first = (firstHostPage + runStart) / hostPagesPerPage;
-            var end = (firstHostPage + index + hostPagesPerPage - 1) / hostPagesPerPage;
-            first = Math.Max(first, floor);
-            if (end > first)
-            {
-                runs.Add(first, end - first);
-                floor = end;
-            }
+            runs.AddCovering((firstHostPage + runStart) / hostPagesPerPage, (firstHostPage + index + hostPagesPerPage - 1) / hostPagesPerPage);
         }
     }
 }

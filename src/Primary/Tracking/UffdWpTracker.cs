@@ -177,7 +177,6 @@ internal sealed class UffdWpTracker : IDirtyTracker
     internal static void AddRegions(ReadOnlySpan<PageRegion> regions, ulong mappingStart, int pageSize, DirtyPageRuns runs)
     {
         var size = (ulong)pageSize;
-        var floor = runs.RangeCount > 0 ? runs.Ranges[^1].EndPage : 0;
         foreach (var region in regions)
         {
             if (region.End <= region.Start || region.Start < mappingStart)
@@ -185,15 +184,7 @@ internal sealed class UffdWpTracker : IDirtyTracker
                 throw new ArgumentException($"PAGEMAP_SCAN range 0x{region.Start:x}-0x{region.End:x} is not inside the mapping at 0x{mappingStart:x}.", nameof(regions));
             }
 
-            var first = (long)((region.Start - mappingStart) / size);
-            var end = (long)((region.End - mappingStart + size - 1) / size);
-            // With pages larger than the host's, two ranges can touch one page.
-            first = Math.Max(first, floor);
-            if (end > first)
-            {
-                runs.Add(first, end - first);
-                floor = end;
-            }
+            runs.AddCovering((long)((region.Start - mappingStart) / size), (long)((region.End - mappingStart + size - 1) / size));
         }
     }
 
