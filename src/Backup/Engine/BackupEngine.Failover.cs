@@ -26,7 +26,7 @@ internal sealed partial class BackupEngine
             ReplicationSession? stale = null;
             lock (_lock)
             {
-                if (!_primaryWatched || _state is not (BackupState.Protected or BackupState.Syncing) || Interlocked.Read(ref _applyingSince) != 0)
+                if (!_primaryWatched || _state is not (BackupState.Protected or BackupState.Syncing) || _applying)
                 {
                     continue;
                 }

@@ -18,7 +18,7 @@ internal sealed partial class BackupEngine
     private readonly Lock _sessionGate = new();
     private ReplicationSession? _session;
     private long _lastFrameAt;
-    private long _applyingSince;
+    private volatile bool _applying;
     private long _streamLostAt;
     private bool _primaryWatched;
 
@@ -41,23 +41,17 @@ internal sealed partial class BackupEngine
             {
                 // A connection that never says who it is must not hold a stream open.
                 var message = $"No Hello within {_options.HelloTimeoutMs} ms; the stream is closed.";
-                _stats.Rejected(message);
-                BackupLog.HelloRefused(_logger, message);
-                throw new RpcException(new Status(StatusCode.DeadlineExceeded, message));
+                throw RefuseHello(message, new RpcException(new Status(StatusCode.DeadlineExceeded, message)));
             }
             catch (FrameFormatException e)
             {
-                _stats.Rejected(e.Message);
-                BackupLog.HelloRefused(_logger, e.Message);
-                throw Reject(e);
+                throw RefuseHello(e.Message, Reject(e));
             }
 
             if (requests.Current.BodyCase != PrimaryFrame.BodyOneofCase.Hello)
             {
                 var e = new FrameFormatException($"The first frame must be Hello, not {requests.Current.BodyCase}.");
-                _stats.Rejected(e.Message);
-                BackupLog.HelloRefused(_logger, e.Message);
-                throw Reject(e);
+                throw RefuseHello(e.Message, Reject(e));
             }
 
             hello = requests.Current.Hello;
@@ -119,10 +113,16 @@ internal sealed partial class BackupEngine
         if (problems.Count > 0)
         {
             var message = $"Hello refused: the primary has {string.Join("; ", problems)}.";
-            _stats.Rejected(message);
-            BackupLog.HelloRefused(_logger, message);
-            throw Reject(new ReplicationRefusedException(message));
+            throw RefuseHello(message, Reject(new ReplicationRefusedException(message)));
         }
+    }
+
+    /// <summary>Counts and logs a refused Hello; returns the error the stream ends with.</summary>
+    private RpcException RefuseHello(string message, RpcException error)
+    {
+        _stats.Rejected(message);
+        BackupLog.HelloRefused(_logger, message);
+        return error;
     }
 
     private async Task<ReplicationSession> OpenSessionAsync(Hello hello, CancellationToken callCancelled)
@@ -292,7 +292,7 @@ internal sealed partial class BackupEngine
         var stager = _stager!;
         var received = Stopwatch.GetTimestamp();
         // Applying a large epoch is this side being busy, not the primary being silent.
-        Interlocked.Exchange(ref _applyingSince, received);
+        _applying = true;
         try
         {
             return CommitCore(session, commit, stager, received);
@@ -300,7 +300,7 @@ internal sealed partial class BackupEngine
         finally
         {
             Interlocked.Exchange(ref _lastFrameAt, Stopwatch.GetTimestamp());
-            Interlocked.Exchange(ref _applyingSince, 0);
+            _applying = false;
         }
     }
 
